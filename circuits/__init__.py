@@ -1,0 +1,27 @@
+"""circuits: the quantum substrate of qcstar (no learning, imports nothing else of ours).
+
+* :mod:`circuits.ir` - :class:`Circuit` and :class:`Op`, the one circuit representation;
+* :mod:`circuits.gates` - the gate catalogue with exact (Qiskit-convention) matrices;
+* :mod:`circuits.statevector` - the one simulator (torch, batched, differentiable, CPU/CUDA);
+* :mod:`circuits.qasm` - OpenQASM 2/3 and MNISQ's Dense dialect;
+* :mod:`circuits.interop` - conversions to and from Qiskit and PennyLane.
+"""
+
+from .errors import (
+    BackendError,
+    DataError,
+    GateError,
+    MissingDependencyError,
+    QasmError,
+    QcstarError,
+    ShapeError,
+)
+from .gates import GATES, gate_matrix
+from .ir import Circuit, Op
+from .statevector import counts, expectation, probabilities, sample, simulate, unitary_matrix
+
+__all__ = [
+    "BackendError", "Circuit", "DataError", "GATES", "GateError", "MissingDependencyError", "Op",
+    "QasmError", "QcstarError", "ShapeError", "counts", "expectation", "gate_matrix", "probabilities",
+    "sample", "simulate", "unitary_matrix",
+]

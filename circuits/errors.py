@@ -1,0 +1,63 @@
+"""One small exception hierarchy for the whole package.
+
+Every error a user can trigger with bad input derives from :class:`QcstarError`, and its
+message says what was expected, what came, and how to fix it. The hierarchy lives in
+``circuits`` (the bottom layer) so that every layer can raise and catch the same classes;
+``qcstar`` re-exports them.
+"""
+
+from __future__ import annotations
+
+
+class QcstarError(Exception):
+    """Base class of every error raised on purpose by qcstar, circuits and encoders."""
+
+
+class ShapeError(QcstarError, ValueError):
+    """A tensor or array has the wrong shape, dtype or size."""
+
+
+class GateError(QcstarError, ValueError):
+    """An operation names an unknown gate, or has the wrong wires, parameters or matrix."""
+
+
+class QasmError(QcstarError, ValueError):
+    """An OpenQASM program could not be read or written.
+
+    ``line`` and ``column`` are 1-based positions in the source text (``None`` when the
+    error is not tied to a position, e.g. when writing).
+    """
+
+    def __init__(self, message: str, *, line: int | None = None, column: int | None = None):
+        self.line = line
+        self.column = column
+        where = ""
+        if line is not None:
+            where = f"line {line}" + (f", column {column}" if column is not None else "") + ": "
+        super().__init__(where + message)
+        self.bare_message = message
+
+
+class BackendError(QcstarError, RuntimeError):
+    """A backend (simulator, sampler, cloud service) could not run or returned bad results."""
+
+
+class DataError(QcstarError, ValueError):
+    """A data file or data set is missing, corrupt, or does not match its checksum."""
+
+
+class MissingDependencyError(QcstarError, ImportError):
+    """An optional dependency is needed for this call; the message names the extra to install."""
+
+
+def require(module: str, extra: str, purpose: str):
+    """Import an optional module lazily, or raise :class:`MissingDependencyError` naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError(
+            f"{purpose} needs the optional package '{module.split('.')[0]}', which is not installed; "
+            f"install it with: pip install 'qcstar[{extra}]'"
+        ) from exc

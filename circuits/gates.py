@@ -1,0 +1,317 @@
+"""The gate catalogue: names, arities and exact matrices.
+
+Conventions (tests check them against Qiskit's ``Operator`` and PennyLane's ``qml.matrix``):
+
+* Matrices equal Qiskit's definitions, global phase included: ``RX/RY/RZ(t) = exp(-i t P/2)``,
+  ``U`` is Qiskit's ``UGate``, ``P``/``U1`` are phase gates.
+* For a gate on wires ``(w0, w1, ...)`` the matrix row/column index is ``b(w0) + 2 b(w1) + ...``
+  (Qiskit's little-endian order: the first wire is the least significant bit). Controlled gates
+  list the control first, so ``cx`` on ``(c, t)`` flips ``t`` when ``c`` is 1.
+* Matrix functions are vectorised: every parameter may be a tensor with any leading batch
+  shape, and the result has shape ``(*batch, 2**k, 2**k)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+from .errors import GateError
+
+Tensor = torch.Tensor
+MatrixFn = Callable[[Sequence[Tensor], torch.dtype], Tensor]
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """One catalogue entry.
+
+    ``kind`` tells the simulator which fast path applies: ``"perm"`` (a permutation of basis
+    states, no parameters), ``"diag"`` (diagonal), or ``"dense"``.
+    """
+
+    name: str
+    num_wires: int
+    num_params: int
+    matrix_fn: MatrixFn
+    kind: str = "dense"
+    qasm2_name: str | None = None  # name in qelib1.inc, None when not in qelib1
+    qasm3_name: str | None = None  # name in stdgates.inc (or "U" builtin)
+
+
+def _stack(entries: list[list], dtype: torch.dtype) -> Tensor:
+    """Build a (..., d, d) matrix from a nested list of scalars and broadcastable tensors."""
+    flat = [e for row in entries for e in row]
+    tensors = [e for e in flat if isinstance(e, Tensor)]
+    if tensors:
+        shape = torch.broadcast_shapes(*(t.shape for t in tensors))
+        device = tensors[0].device
+    else:
+        shape, device = (), None
+    out = []
+    for e in flat:
+        if isinstance(e, Tensor):
+            out.append(e.to(dtype).expand(shape))
+        else:
+            out.append(torch.full(shape, complex(e), dtype=dtype, device=device))
+    d = len(entries)
+    return torch.stack(out, dim=-1).unflatten(-1, (d, d))
+
+
+def _const(m: list[list[complex]]) -> MatrixFn:
+    def fn(params: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+        return torch.tensor(m, dtype=dtype)
+
+    return fn
+
+
+def _cis(t: Tensor) -> Tensor:
+    """exp(i t) for a real tensor t, as complex128 (cast later)."""
+    t = t.to(torch.float64) if not t.is_floating_point() else t
+    return torch.polar(torch.ones_like(t), t)
+
+
+def _real(t: Tensor) -> Tensor:
+    return t if t.is_floating_point() else t.to(torch.float64)
+
+
+# --- single-qubit matrices -------------------------------------------------------------
+
+def rx_matrix(params: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+    t = _real(params[0]) / 2
+    c, s = torch.cos(t), torch.sin(t)
+    js = torch.complex(torch.zeros_like(s), -s)
+    return _stack([[c, js], [js, c]], dtype)
+
+
+def ry_matrix(params: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+    t = _real(params[0]) / 2
+    c, s = torch.cos(t), torch.sin(t)
+    return _stack([[c, -s], [s, c]], dtype)
+
+
+def rz_matrix(params: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+    e = _cis(-_real(params[0]) / 2)
+    return _stack([[e, 0], [0, e.conj()]], dtype)
+
+
+def p_matrix(params: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+    return _stack([[1, 0], [0, _cis(_real(params[0]))]], dtype)
+
+
+def u_matrix(params: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+    theta, phi, lam = (_real(p) for p in params)
+    c, s = torch.cos(theta / 2), torch.sin(theta / 2)
+    return _stack(
+        [[c, -_cis(lam) * s], [_cis(phi) * s, _cis(phi + lam) * c]],
+        dtype,
+    )
+
+
+def u2_matrix(params: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+    phi, lam = params
+    half_pi = torch.full_like(_real(phi), math.pi / 2)
+    return u_matrix([half_pi, phi, lam], dtype)
+
+
+def r_matrix(params: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+    theta, phi = (_real(p) for p in params)
+    c, s = torch.cos(theta / 2), torch.sin(theta / 2)
+    mi = torch.complex(torch.zeros_like(s), -s)  # -i sin
+    return _stack([[c, mi * _cis(-phi)], [mi * _cis(phi), c]], dtype)
+
+
+# --- two-qubit helpers -----------------------------------------------------------------
+
+def controlled(u: Tensor) -> Tensor:
+    """Controlled-U on (control, target) in little-endian order: index = b_c + 2 b_t.
+
+    Accepts a batch of 2x2 matrices ``(..., 2, 2)`` and returns ``(..., 4, 4)``.
+    """
+    batch = u.shape[:-2]
+    out = torch.zeros(*batch, 4, 4, dtype=u.dtype, device=u.device)
+    out[..., 0, 0] = 1
+    out[..., 2, 2] = 1
+    out[..., 1::2, 1::2] = u
+    return out
+
+
+def _controlled_fn(base: MatrixFn) -> MatrixFn:
+    def fn(params: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+        return controlled(base(params, dtype))
+
+    return fn
+
+
+def _pauli_exp(p0: list[list[complex]], p1: list[list[complex]]) -> MatrixFn:
+    """exp(-i t/2 P1 (x) P0) with P0 on the first wire (low bit)."""
+    pp = torch.kron(torch.tensor(p1, dtype=torch.complex128), torch.tensor(p0, dtype=torch.complex128))
+
+    def fn(params: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+        t = _real(params[0]) / 2
+        c = torch.cos(t).to(torch.complex128)[..., None, None]
+        s = torch.sin(t).to(torch.complex128)[..., None, None]
+        eye = torch.eye(4, dtype=torch.complex128)
+        return (c * eye - 1j * s * pp).to(dtype)
+
+    return fn
+
+
+def _xx_plus_yy(params: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+    theta, beta = (_real(p) for p in params)
+    c, s = torch.cos(theta / 2), torch.sin(theta / 2)
+    mi = torch.complex(torch.zeros_like(s), -s)
+    return _stack(
+        [[1, 0, 0, 0], [0, c, mi * _cis(-beta), 0], [0, mi * _cis(beta), c, 0], [0, 0, 0, 1]],
+        dtype,
+    )
+
+
+def _xx_minus_yy(params: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+    theta, beta = (_real(p) for p in params)
+    c, s = torch.cos(theta / 2), torch.sin(theta / 2)
+    mi = torch.complex(torch.zeros_like(s), -s)
+    return _stack(
+        [[c, 0, 0, mi * _cis(-beta)], [0, 1, 0, 0], [0, 0, 1, 0], [mi * _cis(beta), 0, 0, c]],
+        dtype,
+    )
+
+
+def _cu(params: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+    theta, phi, lam, gamma = params
+    u = u_matrix([theta, phi, lam], dtype) * _cis(_real(gamma)).to(dtype)[..., None, None]
+    return controlled(u)
+
+
+def _perm_matrix(images: Sequence[int]) -> list[list[complex]]:
+    """Matrix of the basis permutation |i> -> |images[i]>."""
+    d = len(images)
+    m = [[0j] * d for _ in range(d)]
+    for i, j in enumerate(images):
+        m[j][i] = 1
+    return m
+
+
+def _multi_controlled_x(n_controls: int) -> list[list[complex]]:
+    d = 2 ** (n_controls + 1)
+    mask = (1 << n_controls) - 1
+    return _perm_matrix([i ^ (1 << n_controls) if (i & mask) == mask else i for i in range(d)])
+
+
+def _cswap() -> list[list[complex]]:
+    def image(i: int) -> int:
+        if i & 1:
+            b1, b2 = (i >> 1) & 1, (i >> 2) & 1
+            return 1 | (b2 << 1) | (b1 << 2)
+        return i
+
+    return _perm_matrix([image(i) for i in range(8)])
+
+
+_S2 = 1 / math.sqrt(2)
+_I = [[1, 0], [0, 1]]
+_X = [[0, 1], [1, 0]]
+_Y = [[0, -1j], [1j, 0]]
+_Z = [[1, 0], [0, -1]]
+_H = [[_S2, _S2], [_S2, -_S2]]
+_SX = [[0.5 + 0.5j, 0.5 - 0.5j], [0.5 - 0.5j, 0.5 + 0.5j]]
+_SXDG = [[0.5 - 0.5j, 0.5 + 0.5j], [0.5 + 0.5j, 0.5 - 0.5j]]
+_S = [[1, 0], [0, 1j]]
+_SDG = [[1, 0], [0, -1j]]
+_T = [[1, 0], [0, complex(_S2, _S2)]]
+_TDG = [[1, 0], [0, complex(_S2, -_S2)]]
+
+
+def _ctrl_const(m: list[list[complex]]) -> list[list[complex]]:
+    return controlled(torch.tensor(m, dtype=torch.complex128)).tolist()
+
+
+_SPECS: list[GateSpec] = [
+    GateSpec("id", 1, 0, _const(_I), "diag", "id", "id"),
+    GateSpec("x", 1, 0, _const(_X), "perm", "x", "x"),
+    GateSpec("y", 1, 0, _const(_Y), "dense", "y", "y"),
+    GateSpec("z", 1, 0, _const(_Z), "diag", "z", "z"),
+    GateSpec("h", 1, 0, _const(_H), "dense", "h", "h"),
+    GateSpec("s", 1, 0, _const(_S), "diag", "s", "s"),
+    GateSpec("sdg", 1, 0, _const(_SDG), "diag", "sdg", "sdg"),
+    GateSpec("t", 1, 0, _const(_T), "diag", "t", "t"),
+    GateSpec("tdg", 1, 0, _const(_TDG), "diag", "tdg", "tdg"),
+    GateSpec("sx", 1, 0, _const(_SX), "dense", "sx", "sx"),
+    GateSpec("sxdg", 1, 0, _const(_SXDG), "dense", "sxdg", None),
+    GateSpec("rx", 1, 1, rx_matrix, "dense", "rx", "rx"),
+    GateSpec("ry", 1, 1, ry_matrix, "dense", "ry", "ry"),
+    GateSpec("rz", 1, 1, rz_matrix, "diag", "rz", "rz"),
+    GateSpec("p", 1, 1, p_matrix, "diag", "p", "p"),
+    GateSpec("u1", 1, 1, p_matrix, "diag", "u1", "u1"),
+    GateSpec("u2", 1, 2, u2_matrix, "dense", "u2", "u2"),
+    GateSpec("u", 1, 3, u_matrix, "dense", "u", "U"),
+    GateSpec("r", 1, 2, r_matrix, "dense", None, None),
+    GateSpec("cx", 2, 0, _const(_ctrl_const(_X)), "perm", "cx", "cx"),
+    GateSpec("cy", 2, 0, _const(_ctrl_const(_Y)), "dense", "cy", "cy"),
+    GateSpec("cz", 2, 0, _const(_ctrl_const(_Z)), "diag", "cz", "cz"),
+    GateSpec("ch", 2, 0, _const(_ctrl_const(_H)), "dense", "ch", "ch"),
+    GateSpec("csx", 2, 0, _const(_ctrl_const(_SX)), "dense", "csx", None),
+    GateSpec("cs", 2, 0, _const(_ctrl_const(_S)), "diag", None, None),
+    GateSpec("csdg", 2, 0, _const(_ctrl_const(_SDG)), "diag", None, None),
+    GateSpec("swap", 2, 0, _const(_perm_matrix([0, 2, 1, 3])), "perm", "swap", "swap"),
+    GateSpec("iswap", 2, 0, _const([[1, 0, 0, 0], [0, 0, 1j, 0], [0, 1j, 0, 0], [0, 0, 0, 1]]), "dense", None, None),
+    GateSpec("dcx", 2, 0, _const(_perm_matrix([0, 2, 3, 1])), "perm", None, None),
+    GateSpec(
+        "ecr", 2, 0,
+        _const([[0, _S2, 0, 1j * _S2], [_S2, 0, -1j * _S2, 0], [0, 1j * _S2, 0, _S2], [-1j * _S2, 0, _S2, 0]]),
+        "dense", None, None,
+    ),
+    GateSpec("crx", 2, 1, _controlled_fn(rx_matrix), "dense", "crx", "crx"),
+    GateSpec("cry", 2, 1, _controlled_fn(ry_matrix), "dense", "cry", "cry"),
+    GateSpec("crz", 2, 1, _controlled_fn(rz_matrix), "diag", "crz", "crz"),
+    GateSpec("cp", 2, 1, _controlled_fn(p_matrix), "diag", "cp", "cp"),
+    GateSpec("cu1", 2, 1, _controlled_fn(p_matrix), "diag", "cu1", "cu1"),
+    GateSpec("cu3", 2, 3, _controlled_fn(u_matrix), "dense", "cu3", "cu3"),
+    GateSpec("cu", 2, 4, _cu, "dense", "cu", "cu"),
+    GateSpec("rxx", 2, 1, _pauli_exp(_X, _X), "dense", "rxx", None),
+    GateSpec("ryy", 2, 1, _pauli_exp(_Y, _Y), "dense", None, None),
+    GateSpec("rzz", 2, 1, _pauli_exp(_Z, _Z), "diag", "rzz", None),
+    GateSpec("rzx", 2, 1, _pauli_exp(_Z, _X), "dense", None, None),
+    GateSpec("xx_plus_yy", 2, 2, _xx_plus_yy, "dense", None, None),
+    GateSpec("xx_minus_yy", 2, 2, _xx_minus_yy, "dense", None, None),
+    GateSpec("ccx", 3, 0, _const(_multi_controlled_x(2)), "perm", "ccx", "ccx"),
+    GateSpec("ccz", 3, 0, _const(torch.diag(torch.tensor([1, 1, 1, 1, 1, 1, 1, -1], dtype=torch.complex128)).tolist()), "diag", None, None),
+    GateSpec("cswap", 3, 0, _const(_cswap()), "perm", "cswap", "cswap"),
+]
+
+GATES: dict[str, GateSpec] = {spec.name: spec for spec in _SPECS}
+
+#: Alternative spellings accepted on input (Qiskit, PennyLane, QASM 3 and upper case).
+ALIASES: dict[str, str] = {
+    "i": "id", "iden": "id", "identity": "id", "u3": "u", "cnot": "cx", "toffoli": "ccx",
+    "fredkin": "cswap", "phase": "p", "cphase": "cp", "sx_dg": "sxdg", "sdag": "sdg", "tdag": "tdg",
+    "paulix": "x", "pauliy": "y", "pauliz": "z", "hadamard": "h", "controlledphaseshift": "cp",
+    "phaseshift": "p", "isingxx": "rxx", "isingyy": "ryy", "isingzz": "rzz", "ch": "ch",
+}
+
+#: Gates whose matrix is given explicitly rather than computed from parameters.
+MATRIX_GATES = frozenset({"unitary"})
+
+
+def canonical_name(name: str) -> str:
+    """Map a gate name (any case, any alias) to its catalogue name, or raise GateError."""
+    key = name.lower()
+    key = ALIASES.get(key, key)
+    if key in GATES or key in MATRIX_GATES:
+        return key
+    raise GateError(
+        f"unknown gate '{name}'; expected one of {sorted(GATES) + sorted(MATRIX_GATES)} "
+        "(or pass a matrix with name='unitary')"
+    )
+
+
+def gate_matrix(name: str, params: Sequence[Tensor | float] = (), *, dtype: torch.dtype = torch.complex128) -> Tensor:
+    """The matrix of catalogue gate ``name`` for the given parameters (``(*batch, d, d)``)."""
+    spec = GATES[canonical_name(name)]
+    if len(params) != spec.num_params:
+        raise GateError(f"gate '{spec.name}' takes {spec.num_params} parameters, got {len(params)}")
+    tensors = [p if isinstance(p, Tensor) else torch.tensor(float(p), dtype=torch.float64) for p in params]
+    return spec.matrix_fn(tensors, dtype)

@@ -1,0 +1,334 @@
+"""The one circuit representation of the package: :class:`Circuit` and :class:`Op`.
+
+Pure data, no simulation. Encoders emit it, the C*-net exports it, QASM reads and writes it,
+backends run it and the tokenizer reads its QASM.
+
+An :class:`Op` is one of
+
+* a catalogue gate (``circuits.gates.GATES``) on ``wires`` with ``params``;
+* ``name="unitary"`` with an explicit ``matrix`` of shape ``(2**k, 2**k)`` on ``k`` wires,
+  index ``b(wires[0]) + 2 b(wires[1]) + ...`` (Qiskit's little-endian order).
+
+Either may carry
+
+* ``controls`` with ``control_values`` (default all 1): the op acts only where every control
+  wire holds its value;
+* ``mux``: multiplexer wires. The op then has one parameter set (or matrix) per value
+  ``j = sum_i b(mux[i]) 2**i`` of the multiplexer register (``mux[0]`` least significant):
+  each parameter has a trailing axis of size ``2**len(mux)`` and the matrix has shape
+  ``(2**len(mux), 2**k, 2**k)``. This is a uniformly controlled ("multiplexed") gate, the
+  block-diagonal layer of the C*-algebra net.
+
+Batching: a parameter may be a Python float, a 0-d tensor, or a tensor with one leading batch
+axis ``(B,)`` (``(B, 2**m)`` when multiplexed); a matrix may have a leading ``(B,)`` axis too.
+All batched entries of a circuit share the same ``B``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Iterator, Sequence
+
+import torch
+
+from .errors import GateError, ShapeError
+from .gates import GATES, MATRIX_GATES, canonical_name
+
+Tensor = torch.Tensor
+Param = float | Tensor
+
+
+def _as_param(value: Any, where: str) -> Param:
+    if isinstance(value, Tensor):
+        if value.is_complex():
+            raise GateError(f"{where}: gate parameters must be real, got a complex tensor")
+        return value
+    try:
+        out = float(value)
+    except (TypeError, ValueError) as exc:
+        raise GateError(f"{where}: gate parameters must be numbers or real tensors, got {value!r}") from exc
+    if not math.isfinite(out):
+        raise GateError(f"{where}: gate parameter is {out}; expected a finite number")
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One operation. Build it with :meth:`Circuit.append` or the gate helpers on Circuit."""
+
+    name: str
+    wires: tuple[int, ...]
+    params: tuple[Param, ...] = ()
+    matrix: Tensor | None = None
+    controls: tuple[int, ...] = ()
+    control_values: tuple[int, ...] = ()
+    mux: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        name = canonical_name(self.name)
+        object.__setattr__(self, "name", name)
+        wires = tuple(int(w) for w in self.wires)
+        controls = tuple(int(w) for w in self.controls)
+        mux = tuple(int(w) for w in self.mux)
+        object.__setattr__(self, "wires", wires)
+        object.__setattr__(self, "controls", controls)
+        object.__setattr__(self, "mux", mux)
+        values = tuple(int(v) for v in self.control_values) if self.control_values else (1,) * len(controls)
+        if len(values) != len(controls) or any(v not in (0, 1) for v in values):
+            raise GateError(
+                f"op '{name}': control_values must hold one 0/1 per control wire, got {self.control_values} "
+                f"for controls {controls}"
+            )
+        object.__setattr__(self, "control_values", values)
+        every = wires + controls + mux
+        if len(set(every)) != len(every):
+            raise GateError(f"op '{name}': wires, controls and mux wires must be distinct, got {every}")
+        if any(w < 0 for w in every):
+            raise GateError(f"op '{name}': wire indices must be >= 0, got {every}")
+        if name in MATRIX_GATES:
+            self._check_matrix()
+        else:
+            self._check_params()
+
+    # -- validation ------------------------------------------------------------------
+    def _check_params(self) -> None:
+        spec = GATES[self.name]
+        if len(self.wires) != spec.num_wires:
+            raise GateError(f"gate '{self.name}' acts on {spec.num_wires} wire(s), got wires {self.wires}")
+        if self.matrix is not None:
+            raise GateError(f"gate '{self.name}' takes parameters, not a matrix; use name='unitary' for a matrix")
+        params = tuple(_as_param(p, f"gate '{self.name}'") for p in self.params)
+        if len(params) != spec.num_params:
+            raise GateError(f"gate '{self.name}' takes {spec.num_params} parameter(s), got {len(params)}")
+        n_mux = 2 ** len(self.mux)
+        for p in params:
+            if not isinstance(p, Tensor):
+                if self.mux:
+                    raise GateError(
+                        f"multiplexed gate '{self.name}' needs one parameter per multiplexer value: "
+                        f"a tensor with last axis {n_mux}, got a scalar"
+                    )
+                continue
+            if self.mux:
+                if p.dim() not in (1, 2) or p.shape[-1] != n_mux:
+                    raise ShapeError(
+                        f"multiplexed gate '{self.name}' with {len(self.mux)} mux wire(s) needs parameters of shape "
+                        f"({n_mux},) or (B, {n_mux}), got {tuple(p.shape)}"
+                    )
+            elif p.dim() > 1:
+                raise ShapeError(
+                    f"gate '{self.name}': a parameter is a scalar or a batch of shape (B,), got {tuple(p.shape)}"
+                )
+        object.__setattr__(self, "params", params)
+
+    def _check_matrix(self) -> None:
+        m = self.matrix
+        if m is None:
+            raise GateError("op 'unitary' needs a matrix")
+        if not isinstance(m, Tensor):
+            m = torch.as_tensor(m)
+        if not m.is_complex():
+            m = m.to(torch.complex128)
+        object.__setattr__(self, "matrix", m)
+        if self.params:
+            raise GateError("op 'unitary' takes a matrix, not parameters")
+        k = len(self.wires)
+        if k < 1:
+            raise GateError("op 'unitary' needs at least one wire")
+        d = 2**k
+        base = 3 if self.mux else 2
+        if m.dim() not in (base, base + 1) or tuple(m.shape[-2:]) != (d, d):
+            want = f"({2 ** len(self.mux)}, {d}, {d})" if self.mux else f"({d}, {d})"
+            raise ShapeError(
+                f"op 'unitary' on {k} wire(s) needs a matrix of shape {want} or with a leading batch axis, "
+                f"got {tuple(m.shape)}"
+            )
+        if self.mux and m.shape[-3] != 2 ** len(self.mux):
+            raise ShapeError(
+                f"multiplexed 'unitary' with {len(self.mux)} mux wire(s) needs {2 ** len(self.mux)} matrices, "
+                f"got {m.shape[-3]}"
+            )
+
+    # -- properties ------------------------------------------------------------------
+    @property
+    def all_wires(self) -> tuple[int, ...]:
+        """Every wire the op touches: targets, then controls, then multiplexer wires."""
+        return self.wires + self.controls + self.mux
+
+    @property
+    def batch_size(self) -> int | None:
+        """The leading batch size of the op's parameters or matrix, or None when unbatched."""
+        base = 1 if self.mux else 0
+        if self.matrix is not None:
+            return int(self.matrix.shape[0]) if self.matrix.dim() == base + 3 else None
+        for p in self.params:
+            if isinstance(p, Tensor) and p.dim() == base + 1:
+                return int(p.shape[0])
+        return None
+
+    @property
+    def is_parametric(self) -> bool:
+        return bool(self.params) or self.matrix is not None
+
+    def with_wires(self, mapping: dict[int, int] | Sequence[int]) -> "Op":
+        """The same op on relabelled wires (``mapping[old] = new``)."""
+        f = (lambda w: mapping[w]) if isinstance(mapping, dict) else (lambda w: mapping[w])
+        return replace(
+            self,
+            wires=tuple(f(w) for w in self.wires),
+            controls=tuple(f(w) for w in self.controls),
+            mux=tuple(f(w) for w in self.mux),
+        )
+
+    def __repr__(self) -> str:
+        parts = [repr(self.name), f"wires={self.wires}"]
+        if self.params:
+            shown = [
+                f"{p:.6g}" if not isinstance(p, Tensor) else (f"{p.item():.6g}" if p.dim() == 0 else f"tensor{tuple(p.shape)}")
+                for p in self.params
+            ]
+            parts.append("params=(" + ", ".join(shown) + ")")
+        if self.matrix is not None:
+            parts.append(f"matrix{tuple(self.matrix.shape)}")
+        if self.controls:
+            parts.append(f"controls={self.controls}, control_values={self.control_values}")
+        if self.mux:
+            parts.append(f"mux={self.mux}")
+        return "Op(" + ", ".join(parts) + ")"
+
+
+@dataclass(eq=False)
+class Circuit:
+    """A circuit on ``n_qubits`` qubits: a list of :class:`Op` plus a global phase.
+
+    Qubit 0 is the least significant bit of a basis index (Qiskit's order).
+
+    Example::
+
+        c = Circuit(3)
+        c.h(0).cx(0, 1).ry(torch.rand(8), 2)   # a batch of 8 angles on qubit 2
+        c.mux("rz", torch.rand(4), target=0, controls=[1, 2])
+    """
+
+    n_qubits: int
+    ops: list[Op] = field(default_factory=list)
+    global_phase: Param = 0.0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_qubits, bool) or not isinstance(self.n_qubits, int) or self.n_qubits < 1:
+            raise ShapeError(f"a Circuit needs n_qubits >= 1 (an int), got {self.n_qubits!r}")
+        ops = list(self.ops)
+        self.ops = []
+        for op in ops:
+            self.append(op)
+        self.global_phase = _as_param(self.global_phase, "global_phase")
+
+    # -- building --------------------------------------------------------------------
+    def append(self, op: Op | str, wires: Iterable[int] | int | None = None, params: Sequence[Param] = (), **kw: Any) -> "Circuit":
+        """Append an :class:`Op` (or build one from a name, wires and params). Returns self."""
+        if not isinstance(op, Op):
+            if wires is None:
+                raise GateError(f"append('{op}') needs wires")
+            wires = (wires,) if isinstance(wires, int) else tuple(wires)
+            op = Op(op, wires, tuple(params), **kw)
+        bad = [w for w in op.all_wires if w >= self.n_qubits]
+        if bad:
+            raise GateError(
+                f"op '{op.name}' uses wire(s) {bad} but the circuit has {self.n_qubits} qubits (wires 0..{self.n_qubits - 1})"
+            )
+        b = op.batch_size
+        if b is not None:
+            mine = self.batch_size
+            if mine is not None and mine != b:
+                raise ShapeError(f"op '{op.name}' has batch size {b} but the circuit's other ops have batch size {mine}")
+        self.ops.append(op)
+        return self
+
+    def extend(self, ops: Iterable[Op]) -> "Circuit":
+        for op in ops:
+            self.append(op)
+        return self
+
+    def mux(self, name: str, params: Tensor | Sequence[Tensor], target: int | Sequence[int], controls: Sequence[int]) -> "Circuit":
+        """Append a multiplexed gate: one parameter set per value of the ``controls`` register.
+
+        ``params`` is one tensor (one-parameter gates) or a sequence of tensors, each of shape
+        ``(2**len(controls),)`` or ``(B, 2**len(controls))``. For ``name="unitary"`` pass the
+        matrices ``(2**len(controls), d, d)`` instead.
+        """
+        targets = (target,) if isinstance(target, int) else tuple(target)
+        if canonical_name(name) == "unitary":
+            return self.append(Op("unitary", targets, matrix=params, mux=tuple(controls)))  # type: ignore[arg-type]
+        plist = (params,) if isinstance(params, Tensor) else tuple(params)
+        return self.append(Op(name, targets, plist, mux=tuple(controls)))
+
+    def unitary(self, matrix: Tensor, wires: Sequence[int] | int, *, controls: Sequence[int] = (), control_values: Sequence[int] = ()) -> "Circuit":
+        """Append a dense unitary; index order ``b(wires[0]) + 2 b(wires[1]) + ...``."""
+        wires = (wires,) if isinstance(wires, int) else tuple(wires)
+        return self.append(Op("unitary", wires, matrix=matrix, controls=tuple(controls), control_values=tuple(control_values)))
+
+    # -- properties ------------------------------------------------------------------
+    @property
+    def batch_size(self) -> int | None:
+        """The common batch size of the batched ops, or None when nothing is batched."""
+        for op in self.ops:
+            b = op.batch_size
+            if b is not None:
+                return b
+        if isinstance(self.global_phase, Tensor) and self.global_phase.dim() == 1:
+            return int(self.global_phase.shape[0])
+        return None
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def __iter__(self) -> Iterator[Op]:
+        return iter(self.ops)
+
+    def count_ops(self) -> dict[str, int]:
+        """Gate counts by name (multiplexed ops count as ``mux_<name>``)."""
+        counts: dict[str, int] = {}
+        for op in self.ops:
+            key = ("mux_" if op.mux else "") + ("c" * len(op.controls)) + op.name
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def copy(self) -> "Circuit":
+        return Circuit(self.n_qubits, list(self.ops), self.global_phase, dict(self.metadata))
+
+    def compose(self, other: "Circuit") -> "Circuit":
+        """This circuit followed by ``other`` (same qubit count)."""
+        if other.n_qubits != self.n_qubits:
+            raise ShapeError(f"compose needs equal qubit counts, got {self.n_qubits} and {other.n_qubits}")
+        out = self.copy()
+        out.extend(other.ops)
+        out.global_phase = out.global_phase + other.global_phase
+        return out
+
+    def __repr__(self) -> str:
+        b = self.batch_size
+        return f"Circuit(n_qubits={self.n_qubits}, ops={len(self.ops)}" + (f", batch={b}" if b else "") + ")"
+
+
+def _make_helper(name: str):
+    spec = GATES[name]
+
+    def helper(self: Circuit, *args: Any) -> Circuit:
+        if len(args) != spec.num_params + spec.num_wires:
+            raise GateError(
+                f"Circuit.{name}() takes {spec.num_params} parameter(s) then {spec.num_wires} wire(s), got {len(args)} arguments"
+            )
+        params = args[: spec.num_params]
+        wires = args[spec.num_params:]
+        return self.append(Op(name, tuple(wires), tuple(params)))
+
+    helper.__name__ = name
+    helper.__doc__ = f"Append '{name}': {spec.num_params} parameter(s) then {spec.num_wires} wire(s). Returns self."
+    return helper
+
+
+for _name in GATES:
+    if not hasattr(Circuit, _name):
+        setattr(Circuit, _name, _make_helper(_name))

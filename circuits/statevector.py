@@ -1,0 +1,622 @@
+"""The one simulator: batched, differentiable statevector simulation in torch (CPU or CUDA).
+
+State layout: a complex tensor ``(B, 2**n)`` (or ``(2**n,)``), basis index
+``sum_q b_q 2**q`` (qubit 0 = least significant bit, Qiskit's order).
+
+How it stays fast (think in memory passes over the state):
+
+* consecutive single-qubit gates on a wire are fused into one 2x2 matrix per sample;
+* a layer of single-qubit gates is applied by grouping the wires into contiguous chunks and
+  multiplying the state by the Kronecker product of each chunk, one batched matmul per chunk
+  on a *view* of the state (no ``movedim`` copies);
+* from the default |0...0> start, the first layer builds the product state directly;
+* permutation gates (CX, SWAP, CCX, CSWAP, X-free ladders) and constant diagonal signs (CZ,
+  CCZ) are composed into one signed permutation and applied as a single gather, whose
+  backward is the inverse gather;
+* multiplexed single-qubit gates controlled by the top qubits (the C*-net's block-diagonal
+  layers) use the same chunked kernel with one matrix per value of the index register.
+
+Everything else (dense 2-qubit blocks, controlled and general multiplexed ops) goes through
+one general path that expands the op to a dense matrix on its wires and contracts it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .errors import ShapeError, GateError
+from .gates import GATES
+from .ir import Circuit, Op
+
+Tensor = torch.Tensor
+
+#: Largest chunk of qubits multiplied as one Kronecker product when applying a layer.
+MAX_CHUNK = 6
+
+
+# --------------------------------------------------------------------------------------
+# op matrices
+# --------------------------------------------------------------------------------------
+
+def _param_tensor(p, dtype: torch.dtype, device) -> Tensor:
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    if isinstance(p, Tensor):
+        return p.to(device=device, dtype=real)
+    return torch.tensor(p, dtype=real, device=device)
+
+
+def op_base_matrix(op: Op, dtype: torch.dtype = torch.complex128, device=None) -> Tensor:
+    """The matrix of ``op`` on its target wires, without controls.
+
+    Shape ``(Bm, 2**k, 2**k)`` for a plain op and ``(Bm, 2**m, 2**k, 2**k)`` for one
+    multiplexed over ``m`` wires, where ``Bm`` is the op's batch size or 1.
+    """
+    if op.matrix is not None:
+        m = op.matrix.to(device=device, dtype=dtype)
+    else:
+        params = [_param_tensor(p, dtype, device) for p in op.params]
+        m = GATES[op.name].matrix_fn(params, dtype)
+        if m.device != (torch.device(device) if device is not None else m.device):
+            m = m.to(device)
+        if op.mux and not params:
+            m = m.expand(2 ** len(op.mux), *m.shape[-2:])
+        elif op.mux and m.dim() == 2:
+            m = m.expand(2 ** len(op.mux), *m.shape)
+    base = 3 if op.mux else 2
+    if m.dim() == base:
+        m = m.unsqueeze(0)
+    return m
+
+
+def op_full_matrix(op: Op, dtype: torch.dtype = torch.complex128, device=None) -> Tensor:
+    """The dense matrix ``(Bm, 2**w, 2**w)`` of ``op`` on ``op.all_wires`` (targets, controls, mux).
+
+    Index order: ``b(all_wires[0]) + 2 b(all_wires[1]) + ...``. Used by the general path and by
+    tests; the fast paths never build it.
+    """
+    base = op_base_matrix(op, dtype, device)
+    if not op.controls and not op.mux:
+        return base
+    d = base.shape[-1]
+    n_ctrl, n_mux = len(op.controls), len(op.mux)
+    if not op.mux:
+        base = base.unsqueeze(1)  # (Bm, 1, d, d)
+    bm = base.shape[0]
+    cidx = sum(v << i for i, v in enumerate(op.control_values))
+    eye = torch.eye(d, dtype=dtype, device=base.device).expand(bm, d, d)
+    blocks = []
+    for j in range(2**n_mux):
+        for c in range(2**n_ctrl):
+            blocks.append(base[:, j] if c == cidx else eye)
+    size = d * len(blocks)
+    out = torch.zeros(bm, size, size, dtype=dtype, device=base.device)
+    for i, blk in enumerate(blocks):
+        out[:, i * d:(i + 1) * d, i * d:(i + 1) * d] = blk
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# kernels on a state (Bp, 2**n)
+# --------------------------------------------------------------------------------------
+
+class _Gather(torch.autograd.Function):
+    """psi[:, perm] with the inverse gather as backward (a permutation's adjoint)."""
+
+    @staticmethod
+    def forward(ctx, psi: Tensor, perm: Tensor, inverse: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(inverse)
+        return torch.view_as_complex(torch.view_as_real(psi).index_select(-2, perm))
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (inverse,) = ctx.saved_tensors
+        grad = grad.contiguous()
+        return torch.view_as_complex(torch.view_as_real(grad).index_select(-2, inverse)), None, None
+
+
+def apply_permutation(psi: Tensor, perm: Tensor, inverse: Tensor | None = None, signs: Tensor | None = None) -> Tensor:
+    """``out[..., i] = signs[i] * psi[..., perm[i]]`` as one gather (plus one multiply)."""
+    if inverse is None:
+        inverse = torch.empty_like(perm)
+        inverse[perm] = torch.arange(perm.numel(), device=perm.device)
+    out = _Gather.apply(psi.contiguous(), perm, inverse)
+    if signs is not None:
+        out = out * signs
+    return out
+
+
+def _kron2(a: Tensor, b: Tensor) -> Tensor:
+    """Batched Kronecker product a (x) b of (..., p, p) and (..., q, q) via a matmul outer product.
+
+    A matmul (not a broadcast multiply) so that the backward is a matmul too.
+    """
+    p, q = a.shape[-1], b.shape[-1]
+    batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = a.expand(*batch, p, p)
+    b = b.expand(*batch, q, q)
+    outer = a.reshape(*batch, p * p, 1) @ b.reshape(*batch, 1, q * q)
+    return outer.reshape(*batch, p, p, q, q).transpose(-3, -2).reshape(*batch, p * q, p * q)
+
+
+def kron_chain(mats: Sequence[Tensor]) -> Tensor:
+    """Kronecker product of a list of (..., 2, 2) matrices, the FIRST being the most significant."""
+    if len(mats) == 1:
+        return mats[0]
+    h = len(mats) // 2
+    return _kron2(kron_chain(mats[:h]), kron_chain(mats[h:]))
+
+
+def _kron_vectors(vecs: Sequence[Tensor]) -> Tensor:
+    """Kronecker product of vectors (..., d_i), the FIRST most significant, via matmul outer products."""
+    out = vecs[0]
+    for v in vecs[1:]:
+        batch = torch.broadcast_shapes(out.shape[:-1], v.shape[:-1])
+        o = out.expand(*batch, out.shape[-1]).unsqueeze(-1) @ v.expand(*batch, v.shape[-1]).unsqueeze(-2)
+        out = o.reshape(*batch, -1)
+    return out
+
+
+def apply_block(psi: Tensor, mat: Tensor, low: int, k: int, n: int, reg: int = 0) -> Tensor:
+    """Apply ``mat`` on the contiguous wires ``[low, low + k)`` of an n-qubit state.
+
+    ``psi``: (Bp, 2**reg * 2**n) with an optional top "register" of ``reg`` qubits whose value
+    selects the matrix: ``mat`` is (Bm, 2**reg, 2**k, 2**k) then, else (Bm, 2**k, 2**k).
+    Works on views of ``psi``: the only copy is the matmul's output.
+    """
+    bp = psi.shape[0]
+    r = 2**reg
+    high = 2 ** (n - low - k)
+    lowd = 2**low
+    dk = 2**k
+    if reg == 0 and mat.dim() == 3:
+        mat = mat.unsqueeze(1)  # (Bm, 1, dk, dk)
+    if low == 0:
+        # rows = (high), cols = block: S @ M^T
+        s = psi.view(bp, r, high, dk)
+        out = s @ mat.transpose(-1, -2)
+    else:
+        s = psi.view(bp, r, high, dk, lowd)
+        out = mat.unsqueeze(2) @ s
+    return out.reshape(bp, -1)
+
+
+def apply_matrix(psi: Tensor, mat: Tensor, wires: Sequence[int], n: int) -> Tensor:
+    """Apply a dense (Bm, 2**w, 2**w) matrix on arbitrary ``wires`` (index b(wires[0]) + 2 b(wires[1]) ...)."""
+    w = len(wires)
+    srt = sorted(wires)
+    if list(wires) == srt and srt == list(range(srt[0], srt[0] + w)):
+        return apply_block(psi, mat, srt[0], w, n)
+    bp = psi.shape[0]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    if n + w > 24:
+        raise ShapeError(f"general gate application supports at most 24 qubits + wires, got n={n}, w={w}")
+    state_axes = [letters[n - 1 - a] for a in range(n)]  # axis i holds qubit n-1-i
+    state_sub = "Z" + "".join(state_axes)
+    out_letters = {q: letters[n + i] for i, q in enumerate(wires)}
+    mat_out = "".join(out_letters[q] for q in reversed(wires))
+    mat_in = "".join(letters[q] for q in reversed(wires))
+    res_sub = "Z" + "".join(out_letters.get(n - 1 - a, letters[n - 1 - a]) for a in range(n))
+    m = mat.reshape(mat.shape[0], *([2] * (2 * w)))
+    eq = f"Y{mat_out}{mat_in},{state_sub}->{res_sub}"
+    if mat.shape[0] == 1:
+        eq = f"{mat_out}{mat_in},{state_sub}->{res_sub}"
+        m = m[0]
+        return torch.einsum(eq, m, psi.reshape(bp, *([2] * n))).reshape(bp, -1)
+    eq = eq.replace("Y", "Z", 1)
+    return torch.einsum(eq, m, psi.reshape(bp, *([2] * n))).reshape(bp, -1)
+
+
+# --------------------------------------------------------------------------------------
+# the compiler/executor
+# --------------------------------------------------------------------------------------
+
+def _chunks(n: int, max_chunk: int = MAX_CHUNK) -> list[tuple[int, int]]:
+    """Split wires 0..n-1 into near-equal contiguous chunks of at most max_chunk: (low, size)."""
+    count = max(1, math.ceil(n / max_chunk))
+    base, extra = divmod(n, count)
+    out, low = [], 0
+    for i in range(count):
+        size = base + (1 if i < extra else 0)
+        out.append((low, size))
+        low += size
+    return out
+
+
+class _Runner:
+    """Executes a circuit op by op with lazy fusion of single-qubit layers and permutations."""
+
+    def __init__(self, n: int, psi: Tensor | None, batch: int, dtype: torch.dtype, device):
+        self.n = n
+        self.dtype = dtype
+        self.device = device
+        self.batch = batch
+        self.psi = psi  # None means |0...0> not yet materialised
+        self.layer: dict[int, Tensor] = {}  # wire -> (Bm, R, 2, 2)
+        self.layer_reg: tuple[int, ...] = ()  # mux register of the pending layer
+        self.perm: np.ndarray | None = None  # new[i] = sign[i] * old[perm[i]]
+        self.sign: np.ndarray | None = None
+        self.perm_support: set[int] = set()
+        self._index = np.arange(2**n, dtype=np.int64)
+
+    # -- state ---------------------------------------------------------------------
+    def state(self) -> Tensor:
+        if self.psi is None:
+            psi = torch.zeros(self.batch, 2**self.n, dtype=self.dtype, device=self.device)
+            psi[:, 0] = 1
+            self.psi = psi
+        return self.psi
+
+    # -- pending single-qubit layer ------------------------------------------------
+    def add_layer_gate(self, wire: int, mat: Tensor, reg: tuple[int, ...]) -> None:
+        if self.layer and reg != self.layer_reg:
+            self.flush_layer()
+        if wire in self.perm_support:
+            self.flush()
+        self.layer_reg = reg
+        prev = self.layer.get(wire)
+        self.layer[wire] = mat if prev is None else mat @ prev
+
+    def flush_layer(self) -> None:
+        if not self.layer:
+            return
+        n, layer, reg = self.n, self.layer, len(self.layer_reg)
+        self.layer = {}
+        self.layer_reg = ()
+        nsys = n - reg
+        if self.psi is None and reg == 0:
+            # product state from |0...0>: the first column of each wire's matrix
+            cols = []
+            for q in range(nsys - 1, -1, -1):
+                m = layer.get(q)
+                if m is None:
+                    e0 = torch.zeros(1, 1, 2, dtype=self.dtype, device=self.device)
+                    e0[..., 0] = 1
+                    cols.append(e0)
+                else:
+                    cols.append(m[..., 0])
+            psi = _kron_vectors(cols).reshape(-1, 2**n)
+            self.psi = psi.expand(self.batch, -1) if psi.shape[0] != self.batch else psi
+            return
+        psi = self.state()
+        eye = None
+        for low, size in _chunks(nsys):
+            wires = [q for q in range(low, low + size) if q in layer]
+            if not wires:
+                continue
+            if len(wires) == 1:
+                q = wires[0]
+                psi = apply_block(psi, layer[q] if reg else layer[q][:, 0], q, 1, nsys, reg)
+                continue
+            hi = max(wires)
+            lo = min(wires)
+            mats = []
+            for q in range(hi, lo - 1, -1):
+                if q in layer:
+                    mats.append(layer[q])
+                else:
+                    if eye is None:
+                        eye = torch.eye(2, dtype=self.dtype, device=self.device).expand(1, 1, 2, 2)
+                    mats.append(eye)
+            k = kron_chain(mats)
+            psi = apply_block(psi, k if reg else k[:, 0], lo, hi - lo + 1, nsys, reg)
+        self.psi = psi
+
+    # -- pending permutation -------------------------------------------------------
+    def add_perm_gate(self, op: Op) -> None:
+        if any(w in self.layer for w in op.all_wires) or (self.layer and self.layer_reg):
+            self.flush_layer()
+        idx = self._index
+        img = _perm_image(op, idx)  # basis i -> image
+        # new[img[i]] = old[i]  =>  new[j] = old[inv[j]]
+        inv = np.empty_like(img)
+        inv[img] = idx
+        sgn = _diag_sign(op, idx)
+        if self.perm is None:
+            self.perm, self.sign = inv, None
+        else:
+            self.perm = self.perm[inv]
+            if self.sign is not None:
+                self.sign = self.sign[inv]
+        if sgn is not None:
+            self.sign = sgn if self.sign is None else self.sign * sgn
+        self.perm_support.update(op.all_wires)
+
+    def flush_perm(self) -> None:
+        if self.perm is None:
+            return
+        perm, sign = self.perm, self.sign
+        self.perm, self.sign, self.perm_support = None, None, set()
+        if self.psi is None and self.layer == {}:
+            # permuting |0...0> : only the zero index matters
+            pass
+        psi = self.state()
+        p = torch.from_numpy(perm).to(self.device)
+        s = None
+        if sign is not None and np.any(sign != 1):
+            real = torch.float64 if self.dtype == torch.complex128 else torch.float32
+            s = torch.from_numpy(sign).to(device=self.device, dtype=real)
+        if np.array_equal(perm, self._index):
+            self.psi = psi if s is None else psi * s
+        else:
+            self.psi = apply_permutation(psi, p, None, s)
+
+    def flush(self) -> None:
+        self.flush_layer()
+        self.flush_perm()
+
+    # -- general op ----------------------------------------------------------------
+    def apply_general(self, op: Op) -> None:
+        self.flush()
+        psi = self.state()
+        m = op_full_matrix(op, self.dtype, self.device)
+        self.psi = apply_matrix(psi, m, op.all_wires, self.n)
+
+    def run(self, ops: Iterable[Op]) -> Tensor:
+        n = self.n
+        for op in ops:
+            spec = GATES.get(op.name)
+            if spec is not None and spec.kind == "perm" and not op.controls and not op.mux and spec.num_wires > 1:
+                self.add_perm_gate(op)
+            elif spec is not None and op.name == "cz" or op.name == "ccz" and not op.controls and not op.mux:
+                self.add_perm_gate(op)
+            elif len(op.wires) == 1 and not op.controls and not op.mux:
+                self.add_layer_gate(op.wires[0], op_base_matrix(op, self.dtype, self.device).unsqueeze(1), ())
+            elif (
+                len(op.wires) == 1
+                and op.mux
+                and not op.controls
+                and list(op.mux) == list(range(n - len(op.mux), n))
+                and op.wires[0] < n - len(op.mux)
+            ):
+                self.add_layer_gate(op.wires[0], op_base_matrix(op, self.dtype, self.device), op.mux)
+            else:
+                self.apply_general(op)
+        self.flush()
+        return self.state()
+
+
+def _bits(idx: np.ndarray, w: int) -> np.ndarray:
+    return (idx >> w) & 1
+
+
+def _perm_image(op: Op, idx: np.ndarray) -> np.ndarray:
+    w = op.wires
+    if op.name == "cx":
+        return np.where(_bits(idx, w[0]) == 1, idx ^ (1 << w[1]), idx)
+    if op.name == "ccx":
+        return np.where((_bits(idx, w[0]) & _bits(idx, w[1])) == 1, idx ^ (1 << w[2]), idx)
+    if op.name == "swap":
+        differ = _bits(idx, w[0]) != _bits(idx, w[1])
+        return np.where(differ, idx ^ ((1 << w[0]) | (1 << w[1])), idx)
+    if op.name == "cswap":
+        differ = (_bits(idx, w[1]) != _bits(idx, w[2])) & (_bits(idx, w[0]) == 1)
+        return np.where(differ, idx ^ ((1 << w[1]) | (1 << w[2])), idx)
+    if op.name == "dcx":
+        out = np.where(_bits(idx, w[0]) == 1, idx ^ (1 << w[1]), idx)
+        return np.where(_bits(out, w[1]) == 1, out ^ (1 << w[0]), out)
+    if op.name in ("cz", "ccz"):
+        return idx
+    raise GateError(f"internal: '{op.name}' is not a permutation gate")
+
+
+def _diag_sign(op: Op, idx: np.ndarray) -> np.ndarray | None:
+    w = op.wires
+    if op.name == "cz":
+        return np.where((_bits(idx, w[0]) & _bits(idx, w[1])) == 1, -1.0, 1.0)
+    if op.name == "ccz":
+        return np.where((_bits(idx, w[0]) & _bits(idx, w[1]) & _bits(idx, w[2])) == 1, -1.0, 1.0)
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------
+
+def _check_dtype(dtype: torch.dtype) -> None:
+    if dtype not in (torch.complex64, torch.complex128):
+        raise ShapeError(f"simulate needs dtype torch.complex64 or torch.complex128, got {dtype}")
+
+
+def simulate(
+    circuit: Circuit,
+    state: Tensor | None = None,
+    *,
+    dtype: torch.dtype = torch.complex64,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Simulate ``circuit`` from ``state`` (default |0...0>).
+
+    Returns ``(2**n,)``, or ``(B, 2**n)`` when any parameter, matrix or the initial state has a
+    batch axis. Differentiable through every parameter, matrix and the initial state.
+    """
+    if not isinstance(circuit, Circuit):
+        raise ShapeError(f"simulate expects a circuits.Circuit, got {type(circuit).__name__}")
+    _check_dtype(dtype)
+    n = circuit.n_qubits
+    dim = 2**n
+    batch = circuit.batch_size
+    if state is not None:
+        if not isinstance(state, Tensor):
+            state = torch.as_tensor(np.asarray(state))
+        if state.shape[-1] != dim or state.dim() not in (1, 2):
+            raise ShapeError(
+                f"initial state for a {n}-qubit circuit must have shape ({dim},) or (B, {dim}), got {tuple(state.shape)}"
+            )
+        if device is None:
+            device = state.device
+        state = state.to(device=device, dtype=dtype)
+        if state.dim() == 2:
+            if batch is not None and state.shape[0] != batch:
+                raise ShapeError(
+                    f"initial state batch {state.shape[0]} does not match the circuit's parameter batch {batch}"
+                )
+            batch = state.shape[0]
+    squeeze = batch is None
+    bp = 1 if batch is None else batch
+    psi = None
+    if state is not None:
+        psi = state.reshape(-1, dim)
+        if psi.shape[0] != bp:
+            psi = psi.expand(bp, dim)
+    runner = _Runner(n, psi, bp, dtype, device)
+    out = runner.run(circuit.ops)
+    if out.shape[0] != bp:
+        out = out.expand(bp, dim)
+    phase = circuit.global_phase
+    if isinstance(phase, Tensor) or phase != 0.0:
+        ph = _param_tensor(phase, dtype, device)
+        out = out * torch.polar(torch.ones_like(ph), ph).to(dtype).reshape(-1, 1)
+    return out[0] if squeeze else out
+
+
+def unitary_matrix(circuit: Circuit, *, dtype: torch.dtype = torch.complex128, device=None) -> Tensor:
+    """The circuit's full unitary (columns = images of basis states). For tests and small n."""
+    if circuit.batch_size is not None:
+        raise ShapeError("unitary_matrix needs an unbatched circuit")
+    if circuit.n_qubits > 12:
+        raise ShapeError(f"unitary_matrix is for small circuits (<= 12 qubits), got {circuit.n_qubits}")
+    eye = torch.eye(2**circuit.n_qubits, dtype=dtype, device=device)
+    return simulate(circuit, eye, dtype=dtype, device=device).T
+
+
+def probabilities(state: Tensor, wires: Sequence[int] | None = None) -> Tensor:
+    """Born probabilities ``(..., 2**k)`` of ``state`` marginalised onto ``wires``.
+
+    ``wires=None`` keeps every qubit; otherwise the output index is
+    ``b(wires[0]) + 2 b(wires[1]) + ...``.
+    """
+    _check_state(state)
+    p = torch.view_as_real(state).square().sum(-1)
+    if wires is None:
+        return p
+    n = int(round(math.log2(state.shape[-1])))
+    wires = list(wires)
+    if any(not 0 <= w < n for w in wires) or len(set(wires)) != len(wires):
+        raise ShapeError(f"wires must be distinct qubits in 0..{n - 1}, got {wires}")
+    batch = p.shape[:-1]
+    t = p.reshape(*batch, *([2] * n))
+    axes_keep = [n - 1 - w for w in wires]
+    drop = [a for a in range(n) if a not in axes_keep]
+    nb = len(batch)
+    if drop:
+        t = t.sum(dim=[nb + a for a in drop])
+    # remaining axes are in decreasing qubit order among the kept wires
+    kept_sorted = sorted(wires, reverse=True)
+    order = [kept_sorted.index(w) for w in reversed(wires)]
+    t = t.permute(*range(nb), *[nb + o for o in order])
+    return t.reshape(*batch, 2 ** len(wires))
+
+
+def _check_state(state: Tensor) -> None:
+    if not isinstance(state, Tensor) or not state.is_complex():
+        raise ShapeError("expected a complex state tensor (..., 2**n)")
+    d = state.shape[-1]
+    if d < 2 or d & (d - 1):
+        raise ShapeError(f"a state's last axis must be a power of two, got {d}")
+
+
+_PAULI_1Q = {
+    "I": torch.tensor([[1, 0], [0, 1]], dtype=torch.complex128),
+    "X": torch.tensor([[0, 1], [1, 0]], dtype=torch.complex128),
+    "Y": torch.tensor([[0, -1j], [1j, 0]], dtype=torch.complex128),
+    "Z": torch.tensor([[1, 0], [0, -1]], dtype=torch.complex128),
+}
+
+
+def _parse_pauli(pauli: str | Mapping[int, str], n: int) -> dict[int, str]:
+    if isinstance(pauli, str):
+        label = pauli.upper()
+        if len(label) != n or any(c not in "IXYZ" for c in label):
+            raise ShapeError(
+                f"a Pauli label for {n} qubits has {n} characters from IXYZ (rightmost = qubit 0, Qiskit's order), got '{pauli}'"
+            )
+        return {n - 1 - i: c for i, c in enumerate(label) if c != "I"}
+    out = {}
+    for q, c in pauli.items():
+        c = str(c).upper()
+        if c not in "IXYZ" or not 0 <= int(q) < n:
+            raise ShapeError(f"Pauli term {{{q}: '{c}'}} is not a qubit in 0..{n - 1} with one of I, X, Y, Z")
+        if c != "I":
+            out[int(q)] = c
+    return out
+
+
+def expectation(state: Tensor, pauli: str | Mapping[int, str] | Sequence[tuple[complex, str]]) -> Tensor:
+    """Expectation value(s) of a Pauli string, or of a weighted sum of Pauli strings.
+
+    ``pauli`` is a label such as ``"ZIIX"`` (rightmost character = qubit 0, Qiskit's order),
+    a dict ``{qubit: "Z"}``, or a list of ``(coefficient, label)`` pairs. Returns a real tensor
+    with the state's batch shape.
+    """
+    _check_state(state)
+    n = int(round(math.log2(state.shape[-1])))
+    if isinstance(pauli, (list, tuple)):
+        total = None
+        for coeff, label in pauli:
+            term = expectation(state, label) * complex(coeff).real
+            total = term if total is None else total + term
+        if total is None:
+            raise ShapeError("an empty list of Pauli terms has no expectation value")
+        return total
+    terms = _parse_pauli(pauli, n)
+    real = torch.float64 if state.dtype == torch.complex128 else torch.float32
+    idx = torch.arange(2**n, device=state.device)
+    z_wires = [q for q, c in terms.items() if c == "Z"]
+    xy = {q: c for q, c in terms.items() if c in "XY"}
+    if not xy:
+        sign = torch.ones(2**n, dtype=real, device=state.device)
+        for q in z_wires:
+            sign = sign * (1 - 2 * ((idx >> q) & 1)).to(real)
+        return torch.view_as_real(state).square().sum(-1) @ sign
+    # P|i> = phase(i) |i ^ flip>;  <psi|P|psi> = sum_i conj(psi[i ^ flip]) phase(i) psi[i]
+    flip = 0
+    for q in xy:
+        flip |= 1 << q
+    phase = torch.ones(2**n, dtype=state.dtype, device=state.device)
+    for q, c in terms.items():
+        b = ((idx >> q) & 1).to(real)
+        if c == "Z":
+            phase = phase * (1 - 2 * b)
+        elif c == "Y":
+            # Y|0> = i|1>, Y|1> = -i|0>
+            phase = phase * torch.complex(torch.zeros_like(b), 1 - 2 * b)
+    partner = idx ^ flip
+    val = (state[..., partner].conj() * phase * state).sum(-1)
+    return val.real
+
+
+def sample(
+    state: Tensor,
+    shots: int,
+    *,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    wires: Sequence[int] | None = None,
+) -> Tensor:
+    """Draw ``shots`` measurement outcomes (basis indices) per state: ``(..., shots)`` int64.
+
+    Reproducible: pass ``seed`` or a ``torch.Generator``. ``wires`` marginalises first.
+    """
+    if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
+        raise ShapeError(f"shots must be a positive int, got {shots!r}")
+    if generator is None:
+        generator = torch.Generator(device="cpu")
+        generator.manual_seed(0 if seed is None else int(seed))
+    p = probabilities(state.detach(), wires).to(torch.float64).cpu()
+    batch = p.shape[:-1]
+    flat = p.reshape(-1, p.shape[-1])
+    flat = flat / flat.sum(-1, keepdim=True)
+    out = torch.multinomial(flat, shots, replacement=True, generator=generator)
+    return out.reshape(*batch, shots)
+
+
+def counts(outcomes: Tensor, n_bits: int) -> dict[str, int]:
+    """Qiskit-style counts ``{'0101': k}`` (leftmost bit = highest qubit) of 1-D outcomes."""
+    if outcomes.dim() != 1:
+        raise ShapeError(f"counts expects a 1-D tensor of outcomes, got shape {tuple(outcomes.shape)}")
+    vals, freq = torch.unique(outcomes, return_counts=True)
+    return {format(int(v), f"0{n_bits}b"): int(f) for v, f in zip(vals, freq)}
