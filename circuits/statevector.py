@@ -151,13 +151,17 @@ def kron_chain(mats: Sequence[Tensor]) -> Tensor:
 
 
 def _kron_vectors(vecs: Sequence[Tensor]) -> Tensor:
-    """Kronecker product of vectors (..., d_i), the FIRST most significant, via matmul outer products."""
-    out = vecs[0]
-    for v in vecs[1:]:
-        batch = torch.broadcast_shapes(out.shape[:-1], v.shape[:-1])
-        o = out.expand(*batch, out.shape[-1]).unsqueeze(-1) @ v.expand(*batch, v.shape[-1]).unsqueeze(-2)
-        out = o.reshape(*batch, -1)
-    return out
+    """Kronecker product of vectors (..., d_i), the FIRST most significant.
+
+    A balanced tree of matmul outer products: the large products happen once, at the top.
+    """
+    if len(vecs) == 1:
+        return vecs[0]
+    h = len(vecs) // 2
+    a, b = _kron_vectors(vecs[:h]), _kron_vectors(vecs[h:])
+    batch = torch.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+    o = a.expand(*batch, a.shape[-1]).unsqueeze(-1) @ b.expand(*batch, b.shape[-1]).unsqueeze(-2)
+    return o.reshape(*batch, -1)
 
 
 def apply_block(psi: Tensor, mat: Tensor, low: int, k: int, n: int, reg: int = 0) -> Tensor:
@@ -165,7 +169,8 @@ def apply_block(psi: Tensor, mat: Tensor, low: int, k: int, n: int, reg: int = 0
 
     ``psi``: (Bp, 2**reg * 2**n) with an optional top "register" of ``reg`` qubits whose value
     selects the matrix: ``mat`` is (Bm, 2**reg, 2**k, 2**k) then, else (Bm, 2**k, 2**k).
-    Works on views of ``psi``: the only copy is the matmul's output.
+    The block at the bottom or the top of the state is one batched matmul on a view of the
+    state; a block in the middle is moved to the front once so that it is one matmul too.
     """
     bp = psi.shape[0]
     r = 2**reg
@@ -175,12 +180,14 @@ def apply_block(psi: Tensor, mat: Tensor, low: int, k: int, n: int, reg: int = 0
     if reg == 0 and mat.dim() == 3:
         mat = mat.unsqueeze(1)  # (Bm, 1, dk, dk)
     if low == 0:
-        # rows = (high), cols = block: S @ M^T
-        s = psi.view(bp, r, high, dk)
+        s = psi.view(bp, r, high, dk)  # rows: higher qubits; columns: the block
         out = s @ mat.transpose(-1, -2)
+    elif high == 1:
+        s = psi.view(bp, r, dk, lowd)  # the block is the most significant part
+        out = mat @ s
     else:
-        s = psi.view(bp, r, high, dk, lowd)
-        out = mat.unsqueeze(2) @ s
+        s = psi.view(bp, r, high, dk, lowd).transpose(2, 3).reshape(bp, r, dk, high * lowd)
+        out = (mat @ s).view(bp, r, dk, high, lowd).transpose(2, 3)
     return out.reshape(bp, -1)
 
 
@@ -235,7 +242,7 @@ class _Runner:
         self.device = device
         self.batch = batch
         self.psi = psi  # None means |0...0> not yet materialised
-        self.layer: dict[int, Tensor] = {}  # wire -> (Bm, R, 2, 2)
+        self.layer: dict[int, list[Op]] = {}  # wire -> queued single-qubit ops, in order
         self.layer_reg: tuple[int, ...] = ()  # mux register of the pending layer
         self.perm: np.ndarray | None = None  # new[i] = sign[i] * old[perm[i]]
         self.sign: np.ndarray | None = None
@@ -251,14 +258,86 @@ class _Runner:
         return self.psi
 
     # -- pending single-qubit layer ------------------------------------------------
-    def add_layer_gate(self, wire: int, mat: Tensor, reg: tuple[int, ...]) -> None:
+    def add_layer_gate(self, op: Op, reg: tuple[int, ...]) -> None:
+        """Queue a single-qubit op (multiplexed over ``reg`` when non-empty) for the next layer."""
         if self.layer and reg != self.layer_reg:
             self.flush_layer()
-        if wire in self.perm_support:
-            self.flush()
+        if self.perm_support.intersection(op.wires + reg):
+            # the queued layer commutes with the queued permutation; this op does not
+            self.flush_perm()
         self.layer_reg = reg
-        prev = self.layer.get(wire)
-        self.layer[wire] = mat if prev is None else mat @ prev
+        self.layer.setdefault(op.wires[0], []).append(op)
+
+    def _real(self) -> torch.dtype:
+        return torch.float64 if self.dtype == torch.complex128 else torch.float32
+
+    def _param2d(self, p, mux: bool) -> Tensor:
+        """A parameter as (Bx, Rx): batch axis then multiplexer axis (1 where absent)."""
+        t = _param_tensor(p, self.dtype, self.device)
+        if t.dim() == 0:
+            return t.reshape(1, 1)
+        if mux:
+            return t.unsqueeze(0) if t.dim() == 1 else t
+        return t.unsqueeze(1)
+
+    def _layer_matrices(self, layer: dict[int, list[Op]]) -> tuple[list[int], Tensor]:
+        """Fuse the queued ops: wires (sorted) and their matrices (Bm, Rm, W, 2, 2).
+
+        All ops of one gate name are built in one vectorised call, and the per-wire products
+        are taken position by position over all wires at once: a handful of tensor ops per
+        layer instead of a handful per gate.
+        """
+        wires = sorted(layer)
+        by_name: dict[str | None, list[tuple[int, int, Op]]] = {}
+        for wi, w in enumerate(wires):
+            for k, op in enumerate(layer[w]):
+                by_name.setdefault(op.name if op.matrix is None else None, []).append((wi, k, op))
+        blocks: list[Tensor] = []  # each (Bg, Rg, G, 2, 2)
+        slot: dict[tuple[int, int], int] = {}
+        count = 0
+        for name, items in by_name.items():
+            if name is None:
+                for wi, k, op in items:
+                    m = op_base_matrix(op, self.dtype, self.device)
+                    blocks.append((m if op.mux else m.unsqueeze(1)).unsqueeze(2))
+                    slot[(wi, k)] = count
+                    count += 1
+                continue
+            spec = GATES[name]
+            if spec.num_params == 0:
+                m = spec.matrix_fn([], self.dtype).to(self.device)
+                block = m.expand(1, 1, len(items), 2, 2)
+            else:
+                params = []
+                for j in range(spec.num_params):
+                    cols = [self._param2d(op.params[j], bool(op.mux)) for _, _, op in items]
+                    shape = torch.broadcast_shapes(*(c.shape for c in cols))
+                    params.append(torch.stack([c.expand(shape) for c in cols], dim=-1))
+                block = spec.matrix_fn(params, self.dtype)
+            blocks.append(block)
+            for i, (wi, k, _) in enumerate(items):
+                slot[(wi, k)] = count + i
+            count += len(items)
+        depth = max(len(layer[w]) for w in wires)
+        bm = max(b.shape[0] for b in blocks)
+        rm = max(b.shape[1] for b in blocks)
+        if depth == 1 and len(blocks) == 1:
+            fused = blocks[0].expand(bm, rm, -1, 2, 2)
+            order = [slot[(wi, 0)] for wi in range(len(wires))]
+            if order != list(range(len(order))):
+                fused = fused[:, :, order]
+            return wires, fused
+        eye = torch.eye(2, dtype=self.dtype, device=self.device).expand(1, 1, 1, 2, 2)
+        every = torch.cat([b.expand(bm, rm, b.shape[2], 2, 2) for b in blocks + [eye]], dim=2)
+        idx = torch.tensor(
+            [[slot.get((wi, k), count) for k in range(depth)] for wi in range(len(wires))],
+            device=every.device,
+        )
+        sel = every[:, :, idx.flatten()].view(bm, rm, len(wires), depth, 2, 2)
+        fused = sel[:, :, :, 0]
+        for k in range(1, depth):
+            fused = sel[:, :, :, k] @ fused
+        return wires, fused
 
     def flush_layer(self) -> None:
         if not self.layer:
@@ -267,47 +346,48 @@ class _Runner:
         self.layer = {}
         self.layer_reg = ()
         nsys = n - reg
+        wires, fused = self._layer_matrices(layer)  # (Bm, Rm, W, 2, 2)
+        where = {w: i for i, w in enumerate(wires)}
         if self.psi is None and reg == 0:
             # product state from |0...0>: the first column of each wire's matrix
-            cols = []
-            for q in range(nsys - 1, -1, -1):
-                m = layer.get(q)
-                if m is None:
-                    e0 = torch.zeros(1, 1, 2, dtype=self.dtype, device=self.device)
-                    e0[..., 0] = 1
-                    cols.append(e0)
-                else:
-                    cols.append(m[..., 0])
+            e0 = torch.zeros(1, 2, dtype=self.dtype, device=self.device)
+            e0[:, 0] = 1
+            first = fused[:, 0, :, :, 0].unbind(1)  # W x (Bm, 2)
+            cols = [first[where[q]] if q in where else e0 for q in range(nsys - 1, -1, -1)]
             psi = _kron_vectors(cols).reshape(-1, 2**n)
             self.psi = psi.expand(self.batch, -1) if psi.shape[0] != self.batch else psi
             return
         psi = self.state()
-        eye = None
+        # chunks with >= 2 queued wires are applied as one Kronecker product each; chunks of
+        # the same span share one vectorised Kronecker construction
+        singles: list[int] = []
+        spans: dict[int, list[tuple[int, int]]] = {}
         for low, size in _chunks(nsys):
-            wires = [q for q in range(low, low + size) if q in layer]
-            if not wires:
-                continue
-            if len(wires) == 1:
-                q = wires[0]
-                psi = apply_block(psi, layer[q] if reg else layer[q][:, 0], q, 1, nsys, reg)
-                continue
-            hi = max(wires)
-            lo = min(wires)
-            mats = []
-            for q in range(hi, lo - 1, -1):
-                if q in layer:
-                    mats.append(layer[q])
-                else:
-                    if eye is None:
-                        eye = torch.eye(2, dtype=self.dtype, device=self.device).expand(1, 1, 2, 2)
-                    mats.append(eye)
-            k = kron_chain(mats)
-            psi = apply_block(psi, k if reg else k[:, 0], lo, hi - lo + 1, nsys, reg)
+            inside = [q for q in range(low, low + size) if q in where]
+            if len(inside) == 1:
+                singles.append(inside[0])
+            elif inside:
+                lo, hi = min(inside), max(inside)
+                spans.setdefault(hi - lo + 1, []).append((lo, hi))
+        eye = torch.eye(2, dtype=self.dtype, device=self.device).expand(*fused.shape[:2], 1, 2, 2)
+        ext = torch.cat([fused, eye], dim=2)
+        pad = fused.shape[2]
+        for q in singles:
+            m = fused[:, :, where[q]]
+            psi = apply_block(psi, m if reg else m[:, 0], q, 1, nsys, reg)
+        for span, ranges in spans.items():
+            idx = torch.tensor(
+                [[where.get(q, pad) for q in range(hi, lo - 1, -1)] for lo, hi in ranges], device=ext.device
+            )
+            mats = ext[:, :, idx.flatten()].view(*ext.shape[:2], len(ranges), span, 2, 2)
+            krons = kron_chain(list(mats.unbind(3))).unbind(2)  # C x (Bm, Rm, 2**span, 2**span)
+            for k, (lo, _) in zip(krons, ranges):
+                psi = apply_block(psi, k if reg else k[:, 0], lo, span, nsys, reg)
         self.psi = psi
 
     # -- pending permutation -------------------------------------------------------
     def add_perm_gate(self, op: Op) -> None:
-        if any(w in self.layer for w in op.all_wires) or (self.layer and self.layer_reg):
+        if self.layer and (set(op.all_wires) & (set(self.layer) | set(self.layer_reg))):
             self.flush_layer()
         idx = self._index
         img = _perm_image(op, idx)  # basis i -> image
@@ -330,9 +410,9 @@ class _Runner:
             return
         perm, sign = self.perm, self.sign
         self.perm, self.sign, self.perm_support = None, None, set()
-        if self.psi is None and self.layer == {}:
-            # permuting |0...0> : only the zero index matters
-            pass
+        if self.psi is None:
+            # every queued permutation gate fixes |0...0> with sign +1
+            return
         psi = self.state()
         p = torch.from_numpy(perm).to(self.device)
         s = None
@@ -361,10 +441,10 @@ class _Runner:
             spec = GATES.get(op.name)
             if spec is not None and spec.kind == "perm" and not op.controls and not op.mux and spec.num_wires > 1:
                 self.add_perm_gate(op)
-            elif spec is not None and op.name == "cz" or op.name == "ccz" and not op.controls and not op.mux:
+            elif op.name in ("cz", "ccz") and not op.controls and not op.mux:
                 self.add_perm_gate(op)
             elif len(op.wires) == 1 and not op.controls and not op.mux:
-                self.add_layer_gate(op.wires[0], op_base_matrix(op, self.dtype, self.device).unsqueeze(1), ())
+                self.add_layer_gate(op, ())
             elif (
                 len(op.wires) == 1
                 and op.mux
@@ -372,7 +452,7 @@ class _Runner:
                 and list(op.mux) == list(range(n - len(op.mux), n))
                 and op.wires[0] < n - len(op.mux)
             ):
-                self.add_layer_gate(op.wires[0], op_base_matrix(op, self.dtype, self.device), op.mux)
+                self.add_layer_gate(op, op.mux)
             else:
                 self.apply_general(op)
         self.flush()
