@@ -1,0 +1,29 @@
+"""Data sets: image sets (MNIST family, sklearn digits) in :mod:`qcstar.data.images`."""
+
+from __future__ import annotations
+
+from .images import (
+    DATASETS,
+    ImageSplits,
+    data_dir,
+    download,
+    load_images,
+    load_split,
+    make_splits,
+    prepare,
+    read_idx,
+    verify_file,
+)
+
+__all__ = [
+    "DATASETS",
+    "ImageSplits",
+    "data_dir",
+    "download",
+    "load_images",
+    "load_split",
+    "make_splits",
+    "prepare",
+    "read_idx",
+    "verify_file",
+]
