@@ -295,6 +295,19 @@ class Circuit:
             counts[key] = counts.get(key, 0) + 1
         return counts
 
+    def select(self, index: int) -> "Circuit":
+        """The unbatched circuit of sample ``index`` of a batched circuit (self when unbatched)."""
+        b = self.batch_size
+        if b is None:
+            return self.copy()
+        if not -b <= index < b:
+            raise ShapeError(f"sample index {index} is out of range for a circuit batch of {b}")
+        ops = [_select_op(op, index) for op in self.ops]
+        phase = self.global_phase
+        if isinstance(phase, Tensor) and phase.dim() == 1:
+            phase = phase[index]
+        return Circuit(self.n_qubits, ops, phase, dict(self.metadata))
+
     def copy(self) -> "Circuit":
         return Circuit(self.n_qubits, list(self.ops), self.global_phase, dict(self.metadata))
 
@@ -310,6 +323,17 @@ class Circuit:
     def __repr__(self) -> str:
         b = self.batch_size
         return f"Circuit(n_qubits={self.n_qubits}, ops={len(self.ops)}" + (f", batch={b}" if b else "") + ")"
+
+
+def _select_op(op: Op, index: int) -> Op:
+    """The op for one sample of a batch (unbatched ops are returned as they are)."""
+    if op.batch_size is None:
+        return op
+    base = 1 if op.mux else 0
+    if op.matrix is not None:
+        return replace(op, matrix=op.matrix[index])
+    params = tuple(p[index] if isinstance(p, Tensor) and p.dim() == base + 1 else p for p in op.params)
+    return replace(op, params=params)
 
 
 def _make_helper(name: str):

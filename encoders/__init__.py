@@ -1,0 +1,31 @@
+"""encoders: classical data -> quantum states and circuits.
+
+Every encoder has ``n_qubits``, ``states(x) -> (B, 2**n)`` and ``circuits(x) -> list[Circuit]``,
+and simulating the circuits gives the states. Names are imported lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "Encoder": "encoders.base",
+    "AmplitudeEncoder": "encoders.amplitude",
+    "AQCEEncoder": "encoders.aqce",
+    "AngleEncoder": "encoders.angle",
+    "CStarEncoder": "encoders.cstar",
+    "to_pennylane": "encoders.pennylane",
+    "to_qiskit": "encoders.qiskit",
+    "feature_map": "encoders.qiskit",
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'encoders' has no attribute '{name}'")
+    return getattr(importlib.import_module(target), name)
+
+
+__all__ = list(_LAZY)

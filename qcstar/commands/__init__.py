@@ -1,0 +1,1 @@
+"""Subcommands of the ``qcstar`` CLI: one module each, exposing ``register(subparsers)``."""
