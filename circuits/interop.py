@@ -1,0 +1,757 @@
+"""Conversions between :class:`circuits.Circuit` and Qiskit / PennyLane.
+
+Four functions (plus a QNode helper), no dependency on ``pennylane-qiskit``; Qiskit and
+PennyLane are imported lazily, so ``import circuits`` works with torch alone.
+
+* :func:`to_qiskit` / :func:`from_qiskit` - ``qiskit.QuantumCircuit``. Qubit ``i`` is Qiskit
+  qubit ``i``; our matrix convention *is* Qiskit's (little-endian), so matrices pass unchanged.
+* :func:`to_pennylane` / :func:`from_pennylane` - lists of PennyLane operations. Wire ``i``
+  becomes label ``wires[i]`` (default ``i``). PennyLane's ``qml.state()`` treats the first
+  wire of the device as the MOST significant bit, so for the same circuit on a device with
+  wires ``0..n-1`` it returns our state with the bit order reversed (run the device with
+  ``wires=list(reversed(range(n)))`` to get our order directly). Dense matrices are handed to
+  PennyLane with their wires reversed for the same reason.
+
+Conventions checked by ``tests/circuits/test_interop.py``:
+
+* multiplexed RX/RY/RZ -> ``UCRXGate``/``UCRYGate``/``UCRZGate`` (target first, then the mux
+  wires, ``mux[0]`` least significant), and -> ``qml.SelectPauliRot`` with the control wires
+  reversed (PennyLane's first control wire is the most significant);
+* ``control_values`` -> Qiskit ``ctrl_state`` with control ``k`` as bit ``k``;
+* ``Circuit.global_phase = g`` -> ``qml.GlobalPhase(-g)`` (PennyLane's ``GlobalPhase(phi)``
+  multiplies by ``exp(-i phi)``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from .errors import GateError, MissingDependencyError, ShapeError
+from .gates import GATES, canonical_name, gate_matrix
+from .ir import Circuit, Op
+from .statevector import op_base_matrix, op_full_matrix
+
+Tensor = torch.Tensor
+
+__all__ = ["to_qiskit", "from_qiskit", "to_pennylane", "to_pennylane_qfunc", "from_pennylane"]
+
+_RZ_AXES = {"rx": "X", "ry": "Y", "rz": "Z"}
+
+
+def _import(module: str, spec: str, purpose: str):
+    # qiskit and pennylane are core dependencies (no extra to name), so the hint is a pip spec.
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError(
+            f"{purpose} needs '{module}', which is not installed; install it with: pip install '{spec}'"
+        ) from exc
+
+
+def _qiskit():
+    return _import("qiskit", "qiskit>=2.3,<3", "converting circuits to or from Qiskit")
+
+
+def _pennylane():
+    return _import("pennylane", "pennylane>=0.45", "converting circuits to or from PennyLane")
+
+
+_STD_GATES: dict[str, Any] = {}
+
+
+def _standard_gates() -> dict[str, Any]:
+    """Qiskit's name -> gate mapping, built once (it costs ~1 ms a call)."""
+    if not _STD_GATES:
+        from qiskit.circuit.library import get_standard_gate_name_mapping
+
+        _STD_GATES.update(get_standard_gate_name_mapping())
+    return _STD_GATES
+
+
+# --------------------------------------------------------------------------------------
+# batch selection (shared by to_qiskit and to_pennylane)
+# --------------------------------------------------------------------------------------
+
+def _select_op(op: Op, index: int) -> Op:
+    """The op of sample ``index`` (batch axes removed); unbatched ops are returned as they are."""
+    if op.batch_size is None:
+        return op
+    base = 1 if op.mux else 0
+    if op.matrix is not None:
+        return replace(op, matrix=op.matrix[index])
+    params = tuple(p[index] if isinstance(p, Tensor) and p.dim() == base + 1 else p for p in op.params)
+    return replace(op, params=params)
+
+
+def _select(circuit: Circuit, index: int | None, what: str, *, allow_batch: bool) -> tuple[list[Op], Any]:
+    """Ops and global phase of ``circuit``, restricted to sample ``index`` when it is given."""
+    if not isinstance(circuit, Circuit):
+        raise ShapeError(f"{what} expects a circuits.Circuit, got {type(circuit).__name__}")
+    b = circuit.batch_size
+    phase = circuit.global_phase
+    if b is None or (index is None and allow_batch):
+        return list(circuit.ops), phase
+    if index is None:
+        raise ShapeError(
+            f"{what}: the circuit is batched (batch size {b}) but the exported circuit holds one sample; "
+            f"pass index=i (0 <= i < {b}) to export sample i"
+        )
+    if not -b <= int(index) < b:
+        raise ShapeError(f"{what}: index {index} is out of range for a circuit with batch size {b}")
+    index = int(index)
+    if isinstance(phase, Tensor) and phase.dim() == 1:
+        phase = phase[index]
+    return [_select_op(op, index) for op in circuit.ops], phase
+
+
+def _float(p: Any) -> float:
+    if isinstance(p, Tensor):
+        if p.numel() != 1:
+            raise ShapeError(f"expected a scalar parameter, got a tensor of shape {tuple(p.shape)}")
+        return float(p.detach().item())
+    return float(p)
+
+
+def _numpy(m: Tensor) -> np.ndarray:
+    return m.detach().to(torch.complex128).cpu().numpy()
+
+
+# --------------------------------------------------------------------------------------
+# Qiskit
+# --------------------------------------------------------------------------------------
+
+def to_qiskit(circuit: Circuit, *, index: int | None = None):
+    """Convert a :class:`Circuit` to a ``qiskit.QuantumCircuit`` with the same unitary.
+
+    Catalogue gates become ``qiskit.circuit.library`` gates, ``unitary`` ops ``UnitaryGate``,
+    multiplexed RX/RY/RZ ``UCRXGate``/``UCRYGate``/``UCRZGate``, other multiplexed
+    single-qubit ops ``UCGate(up_to_diagonal=False)`` (exact), and anything else multiplexed a
+    block-diagonal ``UnitaryGate`` on ``wires + controls + mux``. Controls become
+    ``gate.control(k, ctrl_state=...)``. Measurements recorded by :func:`from_qiskit` in
+    ``metadata["measurements"]`` are appended at the end.
+
+    A batched circuit is one circuit per sample: pass ``index`` to pick one (``index`` is
+    ignored for an unbatched circuit).
+
+    Example::
+
+        qc = to_qiskit(Circuit(2).h(0).cx(0, 1))
+        qc = to_qiskit(batched_circuit, index=3)
+    """
+    qk = _qiskit()
+    ops, phase = _select(circuit, index, "to_qiskit(circuit)", allow_batch=False)
+    std = _standard_gates()
+    qc = qk.QuantumCircuit(circuit.n_qubits, global_phase=_float(phase))
+    for op in ops:
+        gate, qubits = _qiskit_gate(op, std)
+        qc.append(gate, qubits)
+    meas = circuit.metadata.get("measurements") or []
+    if meas:
+        n_clbits = max(int(c) for _, c in meas) + 1
+        qc.add_register(qk.ClassicalRegister(n_clbits, "c"))
+        for q, c in meas:
+            qc.measure(int(q), int(c))
+    return qc
+
+
+def _qiskit_gate(op: Op, std: dict):
+    from qiskit.circuit.library import UCGate, UCRXGate, UCRYGate, UCRZGate, UnitaryGate
+
+    wires = list(op.wires)
+    if op.mux:
+        if op.controls:
+            # A controlled multiplexer has no library gate; its dense matrix is exact.
+            return UnitaryGate(_numpy(op_full_matrix(op)[0]), check_input=False), list(op.all_wires)
+        if op.name in _RZ_AXES:
+            angles = [float(a) for a in op.params[0].detach().cpu().tolist()]
+            cls = {"rx": UCRXGate, "ry": UCRYGate, "rz": UCRZGate}[op.name]
+            return cls(angles), wires + list(op.mux)
+        blocks = _numpy(op_base_matrix(op)[0])  # (2**m, d, d)
+        if len(wires) == 1:
+            # up_to_diagonal=False makes UCGate exact, global phase included (tested).
+            return UCGate(list(blocks), up_to_diagonal=False), wires + list(op.mux)
+        return UnitaryGate(_numpy(op_full_matrix(op)[0]), check_input=False), list(op.all_wires)
+    if op.name == "unitary":
+        gate = UnitaryGate(_numpy(op.matrix), check_input=False)
+    else:
+        gate = type(std[op.name])(*[_float(p) for p in op.params])
+    if op.controls:
+        state = sum(v << k for k, v in enumerate(op.control_values))
+        # annotated=False: a concrete ControlledGate (Operator, QASM export and from_qiskit accept it)
+        gate = gate.control(len(op.controls), ctrl_state=state, annotated=False)
+        return gate, list(op.controls) + wires
+    return gate, wires
+
+
+def _bound(value: Any, where: str) -> float:
+    """A float from a Qiskit parameter, or a GateError for an unbound Parameter."""
+    from qiskit.circuit import ParameterExpression
+
+    if isinstance(value, ParameterExpression):
+        if value.parameters:
+            names = ", ".join(sorted(p.name for p in value.parameters))
+            raise GateError(
+                f"{where} has unbound parameter(s) {names}; bind them first with "
+                "qc.assign_parameters({...}) before from_qiskit"
+            )
+        value = complex(value)
+        if abs(value.imag) > 1e-12:
+            raise GateError(f"{where} has a complex parameter {value}; expected a real angle")
+        return float(value.real)
+    return float(value)
+
+
+_SKIPPED = frozenset({"barrier", "delay"})
+_CONTROL_FLOW = frozenset({"if_else", "while_loop", "for_loop", "switch_case", "box", "break_loop", "continue_loop"})
+
+
+def from_qiskit(qc) -> Circuit:
+    """Convert a ``qiskit.QuantumCircuit`` (parameters bound) to a :class:`Circuit`.
+
+    Standard gates with a catalogue equivalent map to it; ``UCRX/UCRY/UCRZGate`` and exact
+    ``UCGate`` become multiplexed ops; ``UnitaryGate`` a ``unitary`` op; controlled gates whose
+    base gate maps (e.g. ``mcx``, ``RYGate(t).control(2, ctrl_state=1)``) keep their controls;
+    any other gate on <= 2 qubits becomes a ``unitary`` op of its ``Operator``; larger ones are
+    expanded through their ``definition``. Barriers and delays are dropped; measurements are
+    recorded as ``(qubit, clbit)`` pairs in ``metadata["measurements"]``; resets and classical
+    control raise :class:`GateError`. Registers are flattened by ``qc.find_bit(q).index``.
+
+    Example::
+
+        qc = QuantumCircuit(2); qc.h(0); qc.cx(0, 1)
+        c = from_qiskit(qc)            # Circuit(n_qubits=2, ops=2)
+    """
+    qk = _qiskit()
+    if not isinstance(qc, qk.QuantumCircuit):
+        raise GateError(f"from_qiskit expects a qiskit.QuantumCircuit, got {type(qc).__name__}")
+    if qc.num_qubits < 1:
+        raise ShapeError("from_qiskit: the QuantumCircuit has no qubits")
+    ctx = _FromQiskit(_standard_gates())
+    qmap = [qc.find_bit(q).index for q in qc.qubits]
+    cmap = [qc.find_bit(c).index for c in qc.clbits]
+    phase = _bound(qc.global_phase, "the circuit's global_phase")
+    phase += ctx.walk(qc, qmap, cmap)
+    out = Circuit(qc.num_qubits, ctx.ops, phase)
+    if ctx.measurements:
+        out.metadata["measurements"] = ctx.measurements
+    return out
+
+
+class _FromQiskit:
+    def __init__(self, std: dict):
+        self.std = std
+        self.ops: list[Op] = []
+        self.measurements: list[tuple[int, int]] = []
+
+    def walk(self, qc, qmap: list[int], cmap: list[int], depth: int = 0) -> float:
+        """Append the ops of ``qc`` (its qubit i is our wire qmap[i]); return the global phase it adds."""
+        from qiskit.circuit import AnnotatedOperation, ControlFlowOp
+
+        if depth > 50:
+            raise GateError("from_qiskit: gate definitions nest more than 50 levels deep")
+        phase = 0.0
+        for inst in qc.data:
+            op = inst.operation
+            name = op.name
+            wires = [qmap[qc.find_bit(q).index] for q in inst.qubits]
+            if name in _SKIPPED:
+                continue
+            if name == "measure":
+                self.measurements.append((wires[0], cmap[qc.find_bit(inst.clbits[0]).index]))
+                continue
+            if name == "reset":
+                raise GateError(
+                    f"from_qiskit: 'reset' on qubit {wires[0]} is not unitary and has no Circuit equivalent; "
+                    "remove resets (a Circuit always starts from |0...0>)"
+                )
+            if isinstance(op, ControlFlowOp) or name in _CONTROL_FLOW or getattr(op, "condition", None) is not None:
+                raise GateError(
+                    f"from_qiskit: '{name}' is classical control flow, which a Circuit cannot hold; "
+                    "remove it or replace it by unitary gates (e.g. controlled gates)"
+                )
+            if name == "global_phase":
+                phase += _bound(op.params[0], "global_phase gate")
+                continue
+            converted = self.convert(op, wires)
+            if converted is not None:
+                self.ops.append(converted)
+                continue
+            if op.num_qubits <= 2 and not op.num_clbits:
+                matrix = self.operator(op, name, strict=False)
+                if matrix is not None:
+                    self.ops.append(Op("unitary", tuple(wires), matrix=matrix))
+                    continue
+            definition = getattr(op, "definition", None)
+            if definition is None:
+                if isinstance(op, AnnotatedOperation):  # no definition, but Qiskit can build its matrix
+                    self.ops.append(Op("unitary", tuple(wires), matrix=self.operator(op, name)))
+                    continue
+                raise GateError(
+                    f"from_qiskit: '{name}' on {op.num_qubits} qubits is not in the gate catalogue and has no "
+                    "definition to expand; decompose or transpile the circuit first"
+                )
+            sub_q = [wires[i] for i in range(definition.num_qubits)]
+            sub_c = [cmap[qc.find_bit(c).index] for c in inst.clbits]
+            phase += _bound(definition.global_phase, f"global phase of '{name}'")
+            phase += self.walk(definition, sub_q, sub_c, depth + 1)
+        return phase
+
+    def operator(self, op, name: str, strict: bool = True) -> Tensor | None:
+        """The matrix of ``op`` (little-endian, as ours); None if it has none and not ``strict``."""
+        from qiskit.quantum_info import Operator
+
+        for p in getattr(op, "params", ()):
+            if not isinstance(p, np.ndarray):
+                _bound(p, f"gate '{name}'")
+        try:
+            data = Operator(op).data
+        except Exception as exc:  # qiskit raises several types here (e.g. a reset inside)
+            if not strict:
+                return None
+            raise GateError(f"from_qiskit: cannot build the matrix of '{name}': {exc}") from exc
+        return torch.as_tensor(np.ascontiguousarray(data), dtype=torch.complex128)
+
+    def convert(self, op, wires: list[int]) -> Op | None:
+        """The Op for a gate with a direct equivalent, or None."""
+        from qiskit.circuit import AnnotatedOperation, ControlledGate
+        from qiskit.circuit.library import UCGate, UCPauliRotGate, UnitaryGate
+
+        name = op.name
+        std = self.std.get(name)
+        if std is not None and type(op) is type(std):
+            try:
+                ours = canonical_name(name)
+            except GateError:
+                ours = None
+            # The parameter count guards against Qiskit's controlled-CU, whose base UGate carries
+            # CU's four parameters.
+            spec = GATES.get(ours) if ours is not None else None
+            if spec is not None and spec.num_wires == len(wires) and spec.num_params == len(op.params):
+                params = tuple(_bound(p, f"gate '{name}'") for p in op.params)
+                return Op(ours, tuple(wires), params)
+        if isinstance(op, UCPauliRotGate):
+            axis = name[-1].lower()
+            angles = torch.tensor([_bound(p, f"gate '{name}'") for p in op.params], dtype=torch.float64)
+            return Op("r" + axis, (wires[0],), (angles,), mux=tuple(wires[1:]))
+        if isinstance(op, UCGate) and not op.up_to_diagonal:
+            blocks = torch.as_tensor(np.stack([np.asarray(b, dtype=complex) for b in op.params]))
+            return Op("unitary", (wires[0],), matrix=blocks, mux=tuple(wires[1:]))
+        if isinstance(op, UnitaryGate):
+            return Op("unitary", tuple(wires), matrix=self.operator(op, name))
+        if isinstance(op, AnnotatedOperation):
+            return self.annotated(op, wires)
+        if isinstance(op, ControlledGate):
+            k = op.num_ctrl_qubits
+            base = self.convert(op.base_gate, wires[k:])
+            if base is not None and not base.mux:
+                values = tuple((op.ctrl_state >> i) & 1 for i in range(k))
+                return replace(
+                    base,
+                    controls=tuple(wires[:k]) + base.controls,
+                    control_values=values + base.control_values,
+                )
+        return None
+
+
+    def annotated(self, op, wires: list[int]) -> Op | None:
+        """An AnnotatedOperation made only of control modifiers (Qiskit's default for
+        ``gate.control()`` from 3.0 on): the base op with controls; None otherwise."""
+        from qiskit.circuit.annotated_operation import ControlModifier
+
+        n_base = op.base_op.num_qubits
+        base = self.convert(op.base_op, wires[len(wires) - n_base:])
+        if base is None or base.mux:
+            return None
+        rest = wires[: len(wires) - n_base]
+        controls, values = base.controls, base.control_values
+        # modifiers apply left to right, each putting its control qubits in front
+        for mod in op.modifiers:
+            if not isinstance(mod, ControlModifier):
+                return None
+            k = mod.num_ctrl_qubits
+            new, rest = rest[len(rest) - k:], rest[: len(rest) - k]
+            controls = tuple(new) + controls
+            values = tuple((mod.ctrl_state >> i) & 1 for i in range(k)) + values
+        return replace(base, controls=controls, control_values=values)
+
+
+# --------------------------------------------------------------------------------------
+# PennyLane
+# --------------------------------------------------------------------------------------
+
+def _pl_table(qml) -> dict[str, Callable[[Sequence[Any], list], list]]:
+    """Catalogue gate -> PennyLane ops (in time order) with the same matrix, phase included."""
+    half_pi = math.pi / 2
+    return {
+        "id": lambda p, w: [qml.Identity(w[0])],
+        "x": lambda p, w: [qml.PauliX(w[0])],
+        "y": lambda p, w: [qml.PauliY(w[0])],
+        "z": lambda p, w: [qml.PauliZ(w[0])],
+        "h": lambda p, w: [qml.Hadamard(w[0])],
+        "s": lambda p, w: [qml.S(w[0])],
+        "sdg": lambda p, w: [qml.adjoint(qml.S(w[0]))],
+        "t": lambda p, w: [qml.T(w[0])],
+        "tdg": lambda p, w: [qml.adjoint(qml.T(w[0]))],
+        "sx": lambda p, w: [qml.SX(w[0])],
+        "sxdg": lambda p, w: [qml.adjoint(qml.SX(w[0]))],
+        "rx": lambda p, w: [qml.RX(p[0], w[0])],
+        "ry": lambda p, w: [qml.RY(p[0], w[0])],
+        "rz": lambda p, w: [qml.RZ(p[0], w[0])],
+        "p": lambda p, w: [qml.PhaseShift(p[0], w[0])],
+        "u1": lambda p, w: [qml.PhaseShift(p[0], w[0])],
+        "u2": lambda p, w: [qml.U2(p[0], p[1], w[0])],
+        "u": lambda p, w: [qml.U3(p[0], p[1], p[2], w[0])],  # PennyLane's U3 is Qiskit's UGate exactly
+        # R(t, f) = U(t, f - pi/2, pi/2 - f), phase included
+        "r": lambda p, w: [qml.U3(p[0], p[1] - half_pi, half_pi - p[1], w[0])],
+        "cx": lambda p, w: [qml.CNOT(w)],
+        "cy": lambda p, w: [qml.CY(w)],
+        "cz": lambda p, w: [qml.CZ(w)],
+        "ch": lambda p, w: [qml.CH(w)],
+        "csx": lambda p, w: [qml.ctrl(qml.SX(w[1]), control=w[0])],
+        "cs": lambda p, w: [qml.ctrl(qml.S(w[1]), control=w[0])],
+        "csdg": lambda p, w: [qml.ctrl(qml.adjoint(qml.S(w[1])), control=w[0])],
+        "swap": lambda p, w: [qml.SWAP(w)],
+        "iswap": lambda p, w: [qml.ISWAP(w)],
+        "dcx": lambda p, w: [qml.CNOT([w[0], w[1]]), qml.CNOT([w[1], w[0]])],
+        "ecr": lambda p, w: [qml.ECR(w)],
+        "crx": lambda p, w: [qml.CRX(p[0], w)],
+        "cry": lambda p, w: [qml.CRY(p[0], w)],
+        "crz": lambda p, w: [qml.CRZ(p[0], w)],
+        "cp": lambda p, w: [qml.ControlledPhaseShift(p[0], w)],
+        "cu1": lambda p, w: [qml.ControlledPhaseShift(p[0], w)],
+        "cu3": lambda p, w: [qml.ctrl(qml.U3(p[0], p[1], p[2], w[1]), control=w[0])],
+        # CU = controlled(exp(i g) U): the phase becomes a phase shift on the control
+        "cu": lambda p, w: [qml.PhaseShift(p[3], w[0]), qml.ctrl(qml.U3(p[0], p[1], p[2], w[1]), control=w[0])],
+        "rxx": lambda p, w: [qml.IsingXX(p[0], w)],
+        "ryy": lambda p, w: [qml.IsingYY(p[0], w)],
+        "rzz": lambda p, w: [qml.IsingZZ(p[0], w)],
+        "rzx": lambda p, w: [qml.PauliRot(p[0], "ZX", w)],  # Z on the first wire, as Qiskit's RZX
+        # XX+YY(t, b) = RZ_0(-b) exp(-i t/4 (XX+YY)) RZ_0(b), and XX, YY commute. (Not IsingXY:
+        # in PennyLane 0.45.1 its matrix fails for broadcast torch angles that require grad.)
+        "xx_plus_yy": lambda p, w: [
+            qml.RZ(p[1], w[0]), qml.IsingXX(p[0] / 2, w), qml.IsingYY(p[0] / 2, w), qml.RZ(-p[1], w[0]),
+        ],
+        # XX-YY(t, b) = RZ_1(b) exp(-i t/4 (XX-YY)) RZ_1(-b); XX and YY commute
+        "xx_minus_yy": lambda p, w: [
+            qml.RZ(-p[1], w[1]), qml.IsingXX(p[0] / 2, w), qml.IsingYY(-p[0] / 2, w), qml.RZ(p[1], w[1]),
+        ],
+        "ccx": lambda p, w: [qml.Toffoli(w)],
+        "ccz": lambda p, w: [qml.CCZ(w)],
+        "cswap": lambda p, w: [qml.CSWAP(w)],
+    }
+
+
+_PL_TABLE_CACHE: dict[int, dict] = {}
+
+
+def _table(qml) -> dict:
+    key = id(qml)
+    if key not in _PL_TABLE_CACHE:
+        _PL_TABLE_CACHE[key] = _pl_table(qml)
+    return _PL_TABLE_CACHE[key]
+
+
+def _pl_op(qml, op: Op, labels: Sequence[Any]) -> list:
+    """PennyLane ops (time order) for one of our ops, wire ``i`` labelled ``labels[i]``."""
+    w = [labels[q] for q in op.wires]
+    if op.mux:
+        ops = _pl_mux(qml, op, labels)
+    elif op.name == "unitary":
+        # Our index is little-endian in op.wires; PennyLane's first wire is the most significant.
+        ops = [qml.QubitUnitary(op.matrix, wires=w[::-1])]
+    else:
+        fn = _table(qml).get(op.name)
+        if fn is not None:
+            ops = fn(op.params, w)
+        else:  # a catalogue gate without a PennyLane name: its dense matrix
+            ops = [qml.QubitUnitary(gate_matrix(op.name, op.params), wires=w[::-1])]
+    if op.controls:
+        ctrl_w = [labels[q] for q in op.controls]
+        ops = [qml.ctrl(o, control=ctrl_w, control_values=list(op.control_values)) for o in ops]
+    return ops
+
+
+def _pl_mux(qml, op: Op, labels: Sequence[Any]) -> list:
+    # PennyLane's first control wire is the most significant bit of the select index, ours the
+    # least: reverse the mux wires and the block order stays the same.
+    control = [labels[q] for q in reversed(op.mux)]
+    w = [labels[q] for q in op.wires]
+    if op.name in _RZ_AXES:
+        # SelectPauliRot(rot_axis="X"/"Y") gives wrong results with torch angles in PennyLane
+        # 0.45.1 (a complex->real cast inside its basis change), so we do the basis change
+        # ourselves around the Z multiplexer: RX = H RZ H, RY = (S H) RZ (S H)^dagger.
+        t = w[0]
+        z = lambda: qml.SelectPauliRot(op.params[0], control_wires=control, target_wire=t, rot_axis="Z")
+        if op.name == "rz":
+            return [z()]
+        if op.name == "rx":
+            return [qml.Hadamard(t), z(), qml.Hadamard(t)]
+        return [qml.adjoint(qml.S(t)), qml.Hadamard(t), z(), qml.Hadamard(t), qml.S(t)]
+    blocks = op_base_matrix(op) if op.matrix is None else op.matrix
+    if op.matrix is None and op.batch_size is None:
+        blocks = blocks[0]
+    n_blocks = 2 ** len(op.mux)
+    return [qml.Select([qml.QubitUnitary(blocks[..., j, :, :], wires=w[::-1]) for j in range(n_blocks)], control=control)]
+
+
+def _labels(circuit: Circuit, wires: Sequence[Any] | None) -> list:
+    if wires is None:
+        return list(range(circuit.n_qubits))
+    labels = list(wires)
+    if len(labels) != circuit.n_qubits or len(set(labels)) != len(labels):
+        raise ShapeError(
+            f"to_pennylane: wires must hold {circuit.n_qubits} distinct labels (one per qubit), got {labels}"
+        )
+    return labels
+
+
+def to_pennylane(circuit: Circuit, *, wires: Sequence[Any] | None = None, index: int | None = None) -> list:
+    """Convert a :class:`Circuit` to a list of PennyLane operations (time order).
+
+    Qubit ``i`` becomes wire ``wires[i]`` (default ``i``). Torch parameters are passed through
+    unchanged, so gradients flow with ``default.qubit`` (torch interface, backprop) and a
+    batched circuit uses PennyLane's parameter broadcasting; ``index`` exports one sample
+    (ignored for an unbatched circuit).
+    Called inside a QNode, the operations are queued (like calling gate constructors).
+
+    Bit order: with a device on wires ``0..n-1``, ``qml.state()`` is our state with the bits
+    reversed; use ``qml.device(..., wires=list(reversed(range(n))))`` to get our order.
+
+    Example::
+
+        dev = qml.device("default.qubit", wires=list(reversed(range(2))))
+
+        @qml.qnode(dev, interface="torch")
+        def f():
+            to_pennylane(Circuit(2).h(0).cx(0, 1))
+            return qml.state()
+    """
+    qml = _pennylane()
+    ops, phase = _select(circuit, index, "to_pennylane(circuit)", allow_batch=True)
+    labels = _labels(circuit, wires)
+    out: list = []
+    for op in ops:
+        out.extend(_pl_op(qml, op, labels))
+    if isinstance(phase, Tensor) or phase != 0.0:
+        out.append(qml.GlobalPhase(-phase, wires=labels))  # GlobalPhase(f) multiplies by exp(-i f)
+    return out
+
+
+def to_pennylane_qfunc(
+    circuit: Circuit,
+    *,
+    wires: Sequence[Any] | None = None,
+    index: int | None = None,
+    measure: Callable[[], Any] | None = None,
+) -> Callable[[], Any]:
+    """A quantum function that applies ``circuit`` and returns ``measure()`` (default ``qml.state()``).
+
+    Example::
+
+        qnode = qml.QNode(to_pennylane_qfunc(c), qml.device("default.qubit"), interface="torch")
+        state = qnode()   # bit order reversed with respect to circuits.simulate(c)
+    """
+    qml = _pennylane()
+    _select(circuit, index, "to_pennylane_qfunc(circuit)", allow_batch=True)  # fail early
+    _labels(circuit, wires)
+
+    def qfunc():
+        to_pennylane(circuit, wires=wires, index=index)
+        return measure() if measure is not None else qml.state()
+
+    return qfunc
+
+
+# names whose PennyLane operation has exactly our catalogue matrix (checked by the tests)
+_FROM_PL: dict[str, str] = {
+    "Identity": "id", "PauliX": "x", "PauliY": "y", "PauliZ": "z", "Hadamard": "h",
+    "S": "s", "Adjoint(S)": "sdg", "T": "t", "Adjoint(T)": "tdg", "SX": "sx", "Adjoint(SX)": "sxdg",
+    "RX": "rx", "RY": "ry", "RZ": "rz", "PhaseShift": "p", "U2": "u2", "U3": "u",
+    "CNOT": "cx", "CY": "cy", "CZ": "cz", "CH": "ch", "SWAP": "swap", "ISWAP": "iswap", "ECR": "ecr",
+    "CRX": "crx", "CRY": "cry", "CRZ": "crz", "ControlledPhaseShift": "cp",
+    "IsingXX": "rxx", "IsingYY": "ryy", "IsingZZ": "rzz", "Toffoli": "ccx", "CCZ": "ccz", "CSWAP": "cswap",
+}
+
+
+def _pl_param(p: Any) -> Any:
+    """A PennyLane parameter as a float or a real tensor (torch tensors kept for gradients)."""
+    if isinstance(p, Tensor):
+        return p
+    arr = np.asarray(p)
+    if arr.ndim == 0:
+        return float(arr)
+    return torch.as_tensor(arr.astype(np.float64))
+
+
+def _pl_matrix(m: Any) -> Tensor:
+    if isinstance(m, Tensor):
+        return m if m.is_complex() else m.to(torch.complex128)
+    return torch.as_tensor(np.asarray(m, dtype=np.complex128))
+
+
+def _pl_ops_of(obj: Any) -> list:
+    qml = _pennylane()
+    if isinstance(obj, qml.tape.QuantumScript):
+        return list(obj.operations)
+    if isinstance(obj, qml.operation.Operator):
+        return [obj]
+    if callable(obj):
+        script = qml.tape.make_qscript(obj)()
+        return list(script.operations)
+    try:
+        ops = list(obj)
+    except TypeError:
+        raise GateError(
+            f"from_pennylane expects a list of operations, a QuantumScript/tape or a quantum function, "
+            f"got {type(obj).__name__}"
+        ) from None
+    for o in ops:
+        if not isinstance(o, qml.operation.Operator):
+            raise GateError(f"from_pennylane: expected PennyLane operations, got {type(o).__name__} in the list")
+    return ops
+
+
+def from_pennylane(ops_or_tape_or_qfunc: Any, *, wires: Sequence[Any] | None = None) -> Circuit:
+    """Convert PennyLane operations (a list, a QuantumScript/tape, or a quantum function taking
+    no arguments; use ``functools.partial`` to fix arguments) to a :class:`Circuit`.
+
+    Wire labels map to qubits ``0..n-1`` in the order of ``wires`` if given, else in sorted
+    order (order of appearance if the labels do not sort). Known operations map to the
+    catalogue (``SelectPauliRot`` and ``Select`` to multiplexed ops, ``qml.ctrl`` of a mapped
+    gate to a controlled op, ``GlobalPhase`` to the global phase); anything else on <= 2 wires
+    becomes a ``unitary`` op of its matrix, larger ones are decomposed. Measurements are ignored.
+
+    Example::
+
+        c = from_pennylane([qml.Hadamard(0), qml.CNOT([0, 1])])   # Circuit(n_qubits=2, ops=2)
+    """
+    qml = _pennylane()
+    ops = _pl_ops_of(ops_or_tape_or_qfunc)
+    if wires is not None:
+        labels = list(wires)
+        if len(set(labels)) != len(labels):
+            raise ShapeError(f"from_pennylane: wires must be distinct, got {labels}")
+    else:
+        seen: dict[Any, None] = {}
+        for o in ops:
+            for w in o.wires:
+                seen.setdefault(w, None)
+        labels = list(seen)
+        try:
+            labels = sorted(labels)
+        except TypeError:
+            pass  # mixed label types: keep the order of appearance
+    if not labels:
+        raise ShapeError("from_pennylane: the operations act on no wires; pass wires=[...] to set the qubits")
+    index = {w: i for i, w in enumerate(labels)}
+    conv = _FromPennyLane(qml, index)
+    for o in ops:
+        conv.add(o, 0)
+    return Circuit(len(labels), conv.ops, conv.phase)
+
+
+class _FromPennyLane:
+    def __init__(self, qml, index: dict):
+        self.qml = qml
+        self.index = index
+        self.ops: list[Op] = []
+        self.phase: Any = 0.0
+
+    def wires(self, op) -> list[int]:
+        try:
+            return [self.index[w] for w in op.wires]
+        except KeyError as exc:
+            raise ShapeError(
+                f"from_pennylane: operation {op.name} uses wire {exc.args[0]!r}, which is not in wires={list(self.index)}"
+            ) from None
+
+    def add(self, op, depth: int) -> None:
+        qml = self.qml
+        if depth > 50:
+            raise GateError("from_pennylane: decompositions nest more than 50 levels deep")
+        name = op.name
+        if isinstance(op, qml.measurements.MeasurementProcess) or name in ("MidMeasureMP", "MidMeasure", "Conditional"):
+            raise GateError(
+                f"from_pennylane: '{name}' (mid-circuit measurement or classical control) has no Circuit equivalent"
+            )
+        if name == "GlobalPhase":
+            self.phase = self.phase - _pl_param(op.parameters[0])  # GlobalPhase(f) = exp(-i f)
+            return
+        if name == "Identity" and len(op.wires) != 1:
+            return
+        mapped = self.convert(op)
+        if mapped is not None:
+            self.ops.append(mapped)
+            return
+        wires = self.wires(op)
+        if len(wires) <= 2 or name == "QubitUnitary":
+            try:
+                m = qml.matrix(op, wire_order=list(op.wires)[::-1])
+            except Exception as exc:  # PennyLane raises several types here
+                raise GateError(f"from_pennylane: cannot build the matrix of '{name}': {exc}") from exc
+            if not wires:
+                raise GateError(f"from_pennylane: operation '{name}' acts on no wires")
+            self.ops.append(Op("unitary", tuple(wires), matrix=_pl_matrix(m)))
+            return
+        try:
+            sub = op.decomposition()
+        except Exception as exc:
+            raise GateError(
+                f"from_pennylane: '{name}' on {len(wires)} wires is not in the gate catalogue and cannot be "
+                f"decomposed ({type(exc).__name__}); decompose the circuit first"
+            ) from exc
+        for s in sub:
+            self.add(s, depth + 1)
+
+    def convert(self, op) -> Op | None:
+        """The Op for an operation with a direct equivalent, or None."""
+        qml = self.qml
+        name = op.name
+        ours = _FROM_PL.get(name)
+        if ours is not None:
+            params = tuple(_pl_param(p) for p in op.parameters)
+            return Op(ours, tuple(self.wires(op)), params)
+        if name == "SelectPauliRot":
+            hp = op.hyperparameters
+            mux = tuple(self.index[w] for w in reversed(hp["control_wires"]))
+            target = (self.index[hp["target_wire"][0]],)
+            angles = op.parameters[0]
+            angles = angles if isinstance(angles, Tensor) else torch.as_tensor(np.asarray(angles, dtype=np.float64))
+            return Op("r" + hp["rot_axis"].lower(), target, (angles,), mux=mux)
+        if name == "Select":
+            return self.select(op)
+        if isinstance(op, qml.ops.Controlled):
+            base = self.convert(op.base)
+            if base is None and len(op.base.wires) <= 2 and op.base.name != "GlobalPhase":
+                m = qml.matrix(op.base, wire_order=list(op.base.wires)[::-1])
+                base = Op("unitary", tuple(self.wires(op.base)), matrix=_pl_matrix(m))
+            if base is None or base.mux:
+                return None
+            controls = tuple(self.index[w] for w in op.control_wires)
+            values = tuple(int(bool(v)) for v in op.control_values)
+            return replace(base, controls=controls + base.controls, control_values=values + base.control_values)
+        return None
+
+    def select(self, op) -> Op | None:
+        qml = self.qml
+        hp = op.hyperparameters
+        control = list(hp["control"])
+        targets = [w for w in op.wires if w not in control]
+        if not targets or len(targets) > 4:
+            return None
+        order = targets[::-1]  # little-endian in ``targets``
+        blocks = [_pl_matrix(qml.matrix(o, wire_order=order)) for o in hp["ops"]]
+        d = 2 ** len(targets)
+        eye = torch.eye(d, dtype=torch.complex128)
+        blocks += [eye] * (2 ** len(control) - len(blocks))
+        shape = torch.broadcast_shapes(*(b.shape for b in blocks))
+        dtype = torch.complex128 if any(b.dtype == torch.complex128 for b in blocks) else blocks[0].dtype
+        stacked = torch.stack([b.to(dtype).expand(shape) for b in blocks], dim=-3)
+        mux = tuple(self.index[w] for w in reversed(control))
+        return Op("unitary", tuple(self.index[w] for w in targets), matrix=stacked, mux=mux)
