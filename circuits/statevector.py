@@ -346,6 +346,17 @@ class _Runner:
         self.layer = {}
         self.layer_reg = ()
         nsys = n - reg
+        if self.psi is not None and sum(len(v) for v in layer.values()) <= 3:
+            # a few gates (typical of random or compiled circuits): skip the layer machinery
+            psi = self.psi
+            for q, ops in layer.items():
+                m = None
+                for op in ops:
+                    g = op_base_matrix(op, self.dtype, self.device)
+                    m = g if m is None else g @ m
+                psi = apply_block(psi, m, q, 1, nsys, reg)
+            self.psi = psi
+            return
         wires, fused = self._layer_matrices(layer)  # (Bm, Rm, W, 2, 2)
         where = {w: i for i, w in enumerate(wires)}
         if self.psi is None and reg == 0:

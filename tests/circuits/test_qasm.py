@@ -1,0 +1,472 @@
+"""circuits.qasm: OpenQASM 2/3 and MNISQ Dense reading and writing, checked against Qiskit."""
+
+from __future__ import annotations
+
+import cmath
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from circuits import GATES, Circuit, Op, QasmError, simulate, unitary_matrix
+from circuits.qasm import dump, dumps, load, loads
+
+qiskit = pytest.importorskip("qiskit")
+from qiskit import QuantumCircuit, qasm2, qasm3  # noqa: E402
+from qiskit.circuit.random import random_circuit  # noqa: E402
+from qiskit.quantum_info import Operator, Statevector  # noqa: E402
+
+HEAD2 = 'OPENQASM 2.0;\ninclude "qelib1.inc";\n'
+HEAD3 = 'OPENQASM 3.0;\ninclude "stdgates.inc";\n'
+_QISKIT_NAMES = {"u3": "u", "u": "u", "cu3": "cu3", "cu1": "cu1", "u1": "u1", "u2": "u2", "p": "p", "id": "id"}
+
+
+def from_qiskit(qc: QuantumCircuit) -> Circuit:
+    """Local converter (independent of circuits.interop): catalogue gates by name, other
+    gates on <= 2 qubits as dense blocks, larger unknown gates through their definition."""
+    out = Circuit(qc.num_qubits, global_phase=float(qc.global_phase))
+
+    def add(circ: QuantumCircuit, wires: list[int]) -> None:
+        for inst in circ.data:
+            op = inst.operation
+            qs = [wires[circ.find_bit(q).index] for q in inst.qubits]
+            if op.name in ("barrier", "measure", "delay"):
+                continue
+            name = _QISKIT_NAMES.get(op.name, op.name)
+            if name in GATES and GATES[name].num_wires == len(qs):
+                out.append(Op(name, tuple(qs), tuple(float(p) for p in op.params)))
+            elif len(qs) <= 2:
+                out.append(Op("unitary", tuple(qs), matrix=torch.tensor(Operator(op).data)))
+            else:
+                out.global_phase = out.global_phase + float(op.definition.global_phase)
+                add(op.definition, qs)
+
+    add(qc, list(range(qc.num_qubits)))
+    return out
+
+
+def _phase_comment(text: str) -> float:
+    for line in text.splitlines():
+        if line.startswith("// global_phase:"):
+            return float(line.split(":", 1)[1])
+    return 0.0
+
+
+def _equal_up_to_phase(a: np.ndarray, b: np.ndarray, atol: float = 1e-10) -> bool:
+    k = np.argmax(np.abs(b))
+    if abs(b.flat[k]) < 1e-12:
+        return np.allclose(a, b, atol=atol)
+    ph = a.flat[k] / b.flat[k]
+    return abs(abs(ph) - 1) < atol and np.allclose(a, ph * b, atol=atol)
+
+
+def _random_cases(count: int, seed0: int, max_depth: int = 20):
+    rng = np.random.default_rng(seed0)
+    for s in range(count):
+        n = int(rng.integers(2, 7))
+        depth = int(rng.integers(1, max_depth + 1))
+        yield s, random_circuit(n, depth, max_operands=3, seed=seed0 + s)
+
+
+# ----------------------------------------------------------------------------------------
+# writing, read back by Qiskit and by us
+# ----------------------------------------------------------------------------------------
+
+def _with_extras(c: Circuit, seed: int) -> Circuit:
+    """Add a dense block, a multiplexed rotation, a controlled gate and a global phase."""
+    g = torch.Generator().manual_seed(seed)
+    n = c.n_qubits
+    q, _ = torch.linalg.qr(torch.randn(4, 4, dtype=torch.complex128, generator=g))
+    c.unitary(q, [n - 1, 0])
+    c.unitary(torch.linalg.qr(torch.randn(2, 2, dtype=torch.complex128, generator=g))[0], [1])
+    c.mux("ry", torch.rand(2, dtype=torch.float64, generator=g), target=0, controls=[1])
+    c.append(Op("u", (1,), (0.3, 0.2, 0.1), controls=(0,), control_values=(0,)))
+    c.global_phase = c.global_phase + 0.7
+    return c
+
+
+def test_dumps_v2_random_loads_in_qiskit_and_ours():
+    for s, qc in _random_cases(20, 100, max_depth=10):
+        ours = _with_extras(from_qiskit(qc), s)
+        ref = unitary_matrix(ours).numpy()
+        text = dumps(ours, version=2, dense="decompose")
+        assert "DenseMatrix" not in text
+        theirs = Operator(qasm2.loads(text)).data * cmath.exp(1j * _phase_comment(text))
+        assert np.allclose(theirs, ref, atol=1e-10), (s, text)
+        back = unitary_matrix(loads(text)).numpy()
+        assert np.allclose(back, ref, atol=1e-10), s
+
+
+def test_dumps_v3_random_reads_back_exactly():
+    for s, qc in _random_cases(10, 300, max_depth=10):
+        ours = _with_extras(from_qiskit(qc), s)
+        for dense in ("decompose", "dense"):
+            text = dumps(ours, version=3, dense=dense)
+            assert text.startswith(HEAD3)
+            assert np.allclose(unitary_matrix(loads(text)).numpy(), unitary_matrix(ours).numpy(), atol=1e-10)
+
+
+def test_dumps_v3_loads_in_qiskit():
+    pytest.importorskip("qiskit_qasm3_import")
+    for s, qc in _random_cases(10, 500, max_depth=8):
+        ours = _with_extras(from_qiskit(qc), s)
+        text = dumps(ours, version=3, dense="decompose")
+        theirs = Operator(qasm3.loads(text)).data * cmath.exp(1j * _phase_comment(text))
+        assert np.allclose(theirs, unitary_matrix(ours).numpy(), atol=1e-10), (s, text)
+
+
+def test_every_catalogue_gate_round_trips_exactly():
+    rng = np.random.default_rng(0)
+    c = Circuit(3)
+    for name, spec in GATES.items():
+        c.append(Op(name, tuple(range(spec.num_wires)), tuple(rng.uniform(-3, 3, spec.num_params))))
+    ref = unitary_matrix(c).numpy()
+    for version in (2, 3):
+        text = dumps(c, version=version)
+        assert np.allclose(unitary_matrix(loads(text)).numpy(), ref, atol=1e-12)
+        if version == 2:
+            theirs = Operator(qasm2.loads(text)).data * cmath.exp(1j * _phase_comment(text))
+            assert np.allclose(theirs, ref, atol=1e-10)
+
+
+def test_dumps_header_and_base_form():
+    c = Circuit(10).x(3).x(8)
+    q, _ = torch.linalg.qr(torch.randn(4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1)))
+    c.unitary(q, [2, 7])
+    text = dumps(c, dense="decompose")
+    lines = text.splitlines()
+    assert lines[:5] == ["OPENQASM 2.0;", 'include "qelib1.inc";', "qreg q[10];", "x q[3];", "x q[8];"]
+    assert "gate" not in text  # MNISQ "base" form: u3 and cx only, no definitions
+    assert {ln.split("(")[0].split(" ")[0] for ln in lines[5:] if not ln.startswith("//")} <= {"u3", "cx"}
+    assert sum(ln.startswith("cx") for ln in lines) <= 3
+
+
+def test_dumps_errors():
+    c = Circuit(2).ry(torch.rand(3), 0)
+    with pytest.raises(QasmError, match="batched"):
+        dumps(c)
+    big = Circuit(3).unitary(torch.eye(8, dtype=torch.complex128), [0, 1, 2])
+    with pytest.raises(QasmError, match="decompose it first"):
+        dumps(big)
+    with pytest.raises(QasmError, match="version"):
+        dumps(Circuit(1), version=4)
+    with pytest.raises(QasmError, match="dense"):
+        dumps(Circuit(1), dense="nope")
+    with pytest.raises(QasmError, match="target wires"):
+        dumps(Circuit(3).append(Op("rxx", (0, 1), (0.1,), controls=(2,))))
+
+
+def test_precision_option():
+    c = Circuit(1).rx(0.123456789123, 0)
+    assert "rx(0.123457)" in dumps(c, precision=6)
+    assert "rx(0.123456789123)" in dumps(c)
+
+
+def test_dump_and_load_atomic(tmp_path):
+    c = Circuit(2).h(0).cx(0, 1).rz(0.25, 1)
+    path = tmp_path / "c.qasm"
+    dump(c, path, version=3)
+    assert [p.name for p in tmp_path.iterdir()] == ["c.qasm"]
+    assert torch.allclose(unitary_matrix(load(path)), unitary_matrix(c))
+    dump(Circuit(1).x(0), path)  # overwrite in place
+    assert load(path).count_ops() == {"x": 1}
+
+
+# ----------------------------------------------------------------------------------------
+# reading Qiskit's output
+# ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_loads_qiskit_dumps_random(version):
+    exact = 0
+    for s, qc in _random_cases(55, 1000 * version):
+        text = qasm2.dumps(qc) if version == 2 else qasm3.dumps(qc)
+        ours = simulate(loads(text), dtype=torch.complex128).numpy()
+        ref = Statevector(qc).data
+        # Qiskit's exporters drop the global phase of the gate definitions they write
+        assert _equal_up_to_phase(ours, ref), (s, text)
+        exact += bool(np.allclose(ours, ref, atol=1e-10))
+    assert exact >= 5  # circuits without phase-dropping definitions match exactly
+
+
+def test_loads_qelib1_library_gates_exact():
+    from qiskit.circuit.library import C3SXGate, C3XGate, C4XGate, RC3XGate, RCCXGate
+
+    for gate, n in [(RCCXGate(), 3), (RC3XGate(), 4), (C3XGate(), 4), (C3SXGate(), 4), (C4XGate(), 5)]:
+        name = {"rcccx": "rc3x", "mcx": "c3x" if n == 4 else "c4x", "c3sx": "c3sqrtx"}.get(gate.name, gate.name)
+        args = ",".join(f"q[{i}]" for i in range(n))
+        c = loads(HEAD2 + f"qreg q[{n}];\n{name} {args};\n")
+        assert np.allclose(unitary_matrix(c).numpy(), Operator(gate).data, atol=1e-12), name
+
+
+def test_loads_stdgates_exact_and_v3_syntax():
+    text = HEAD3 + """
+qubit[2] q;
+qubit r;
+bit[2] c;
+bit d;
+U(0.1, 0.2, 0.3) q[0];
+u3(0.1, 0.2, 0.3) q[1];
+phase(0.3) r;
+cphase(0.2) q[0], r;
+cu(0.1, 0.2, 0.3, 0.4) q[1], r;
+rz(-π/4) q[0];
+gphase(0.5);
+c[0] = measure q[0];
+d = measure r;
+c = measure q;
+measure q[1];
+"""
+    qc = QuantumCircuit(3, global_phase=0.5)
+    qc.u(0.1, 0.2, 0.3, 0)
+    qc.u(0.1, 0.2, 0.3, 1)
+    qc.p(0.3, 2)
+    qc.cp(0.2, 0, 2)
+    qc.cu(0.1, 0.2, 0.3, 0.4, 1, 2)
+    qc.rz(-math.pi / 4, 0)
+    c = loads(text, measurements="keep")
+    assert np.allclose(unitary_matrix(c).numpy(), Operator(qc).data, atol=1e-12)
+    assert c.metadata["measurements"] == [(0, 0), (2, 2), (0, 0), (1, 1), (1, -1)]
+    assert c.metadata["qregs"] == {"q": (0, 2), "r": (2, 1)}
+
+
+# ----------------------------------------------------------------------------------------
+# language features
+# ----------------------------------------------------------------------------------------
+
+def test_registers_broadcast_expressions_and_gate_definitions():
+    text = HEAD2 + """
+qreg a[2];
+qreg b[2];
+creg c[4];
+gate inner(x) p { rz(x/2) p; }
+gate outer(x, y) p, r { inner(x*2) p; cx p, r; inner(-y) r; barrier p, r; }
+h a;
+cx a, b;
+outer(2*pi/3 + 1e-1, sqrt(2)^2 - ln(exp(1))) a[1], b[0];
+rx(-(cos(0)+sin(pi/2))*tan(0.25)) b[1];
+barrier a, b;
+measure a -> c[0:1];
+"""
+    # slicing is not supported: this must fail on the ':'; the program without it must work
+    with pytest.raises(QasmError) as err:
+        loads(text)
+    assert (err.value.line, err.value.column) == (14, 17)
+    c = loads(text.replace("measure a -> c[0:1];", "measure a[1] -> c[3];"), measurements="keep")
+    qc = QuantumCircuit(4)
+    qc.h([0, 1])
+    qc.cx(0, 2)
+    qc.cx(1, 3)
+    qc.rz((2 * math.pi / 3 + 0.1) * 2 / 2, 1)
+    qc.cx(1, 2)
+    qc.rz(-(2 - 1) / 2, 2)
+    qc.rx(-2 * math.tan(0.25), 3)
+    assert np.allclose(unitary_matrix(c).numpy(), Operator(qc).data, atol=1e-12)
+    assert c.metadata["measurements"] == [(1, 3)]
+    assert c.metadata["qregs"] == {"a": (0, 2), "b": (2, 2)}
+
+
+def test_measurement_policies_and_reset():
+    text = HEAD2 + "qreg q[2];\ncreg c[2];\nh q[0];\nmeasure q -> c;\nreset q[1];\n"
+    assert loads(text).count_ops() == {"h": 1}
+    kept = loads(text, measurements="keep")
+    assert kept.metadata["measurements"] == [(0, 0), (1, 1)] and kept.metadata["resets"] == [1]
+    with pytest.raises(QasmError) as err:
+        loads(text, measurements="error")
+    assert (err.value.line, err.value.column) == (6, 1)
+
+
+def test_global_phase_comment_is_read():
+    c = loads(HEAD2 + "qreg q[1];\nx q[0];\n// global_phase: 0.25\n")
+    assert c.global_phase == 0.25
+    assert torch.allclose(simulate(c, dtype=torch.complex128)[1], torch.tensor(cmath.exp(0.25j), dtype=torch.complex128))
+
+
+def test_comments_and_whitespace():
+    text = "// a comment\nOPENQASM 2.0; /* block\ncomment */ include \"qelib1.inc\";\nqreg q[1]; x q[0]; // trailing\n"
+    assert loads(text).count_ops() == {"x": 1}
+
+
+# ----------------------------------------------------------------------------------------
+# MNISQ Dense dialect
+# ----------------------------------------------------------------------------------------
+
+def _dense_line(m: np.ndarray, wires, digits: int | None = None) -> str:
+    nums = []
+    for z in m.reshape(-1):
+        for x in (z.real, z.imag):
+            nums.append(f"{x:.{digits}g}" if digits else repr(float(x)))
+    k = len(wires)
+    return f"DenseMatrix({k},0,{','.join(nums)}) " + ",".join(f"q[{w}]" for w in wires)
+
+
+def test_dense_round_trip_exact():
+    g = torch.Generator().manual_seed(5)
+    c = Circuit(4).x(1)
+    for wires in ([0, 2], [3, 1], [2, 0]):
+        c.unitary(torch.linalg.qr(torch.randn(4, 4, dtype=torch.complex128, generator=g))[0], wires)
+    c.unitary(torch.linalg.qr(torch.randn(2, 2, dtype=torch.complex128, generator=g))[0], [3])
+    text = dumps(c, dense="dense")
+    assert text.count("DenseMatrix(2,0,") == 3 and text.count("DenseMatrix(1,0,") == 1
+    back = loads(text)
+    assert back.metadata["dense_max_deviation"] < 1e-14
+    assert torch.allclose(unitary_matrix(back), unitary_matrix(c), atol=1e-13)
+    # 6-digit output reads back close to the original
+    six = loads(dumps(c, dense="dense", precision=6))
+    assert torch.allclose(unitary_matrix(six), unitary_matrix(c), atol=1e-5)
+
+
+def test_mnisq_style_file_without_semicolons():
+    rng = np.random.default_rng(7)
+    q, _ = np.linalg.qr(rng.normal(size=(4, 4)))  # real orthogonal like AQCE's blocks
+    lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', "qreg q[10];", "x q[3];", "x q[8]",
+             _dense_line(q, [2, 7], digits=6), _dense_line(q.T, [0, 1], digits=6) + ";", _dense_line(q, [4, 9], digits=6)]
+    c = loads("\n".join(lines) + "\n")
+    assert c.n_qubits == 10 and c.count_ops() == {"x": 2, "unitary": 3}
+    assert 1e-9 < c.metadata["dense_max_deviation"] < 1e-5
+    for op in c.ops[2:]:
+        m = op.matrix
+        assert torch.allclose(m.conj().T @ m, torch.eye(4, dtype=m.dtype), atol=1e-12)
+    ref = Circuit(10).x(3).x(8)
+    ref.unitary(torch.tensor(q), [2, 7]).unitary(torch.tensor(q.T), [0, 1]).unitary(torch.tensor(q), [4, 9])
+    assert torch.allclose(simulate(c, dtype=torch.complex128), simulate(ref, dtype=torch.complex128), atol=1e-5)
+
+
+def test_dense_basis_convention_matches_qiskit_unitary_gate():
+    from qiskit.circuit.library import UnitaryGate
+    from qiskit.quantum_info import random_unitary
+
+    u = random_unitary(4, seed=11).data
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.append(UnitaryGate(u), [2, 0])  # first listed qubit = low bit, as in DenseMatrix
+    text = HEAD2 + "qreg q[3];\nh q[0];\n" + _dense_line(u, [2, 0]) + ";\n"
+    assert np.allclose(unitary_matrix(loads(text)).numpy(), Operator(qc).data, atol=1e-12)
+
+
+def test_dense_not_unitary_and_lenient_option():
+    bad = HEAD2 + "qreg q[2];\n" + _dense_line(np.eye(4) * 1.5, [0, 1]) + ";\n"
+    with pytest.raises(QasmError, match="not unitary") as err:
+        loads(bad)
+    assert err.value.line == 4
+    no_semi = HEAD2 + "qreg q[1]\nx q[0]\n"
+    assert loads(no_semi, lenient_semicolons=True).count_ops() == {"x": 1}
+
+
+# ----------------------------------------------------------------------------------------
+# malformed programs: every one raises QasmError at the right place
+# ----------------------------------------------------------------------------------------
+
+Q1 = HEAD2 + "qreg q[2];\n"  # the statement under test is on line 4
+
+MALFORMED = [
+    # (id, text, line, column or None)
+    ("missing header", "qreg q[2];\nh q[0];\n", 1, 1),
+    ("bad version", "OPENQASM 4.0;\n", 1, 10),
+    ("header twice", HEAD2 + "OPENQASM 2.0;\n", 3, 1),
+    ("header without semicolon", "OPENQASM 2.0\ninclude \"qelib1.inc\";\n", 1, 13),
+    ("unknown gate", Q1 + "foo q[0];\n", 4, 1),
+    ("gate without include", "OPENQASM 2.0;\nqreg q[1];\nh q[0];\n", 3, 1),
+    ("wrong arity", Q1 + "cx q[0];\n", 4, 1),
+    ("too many qubits for gate", Q1 + "h q[0],q[1];\n", 4, 1),
+    ("wrong param count", Q1 + "rx q[0];\n", 4, 1),
+    ("params on fixed gate", Q1 + "h(0.1) q[0];\n", 4, 1),
+    ("qubit out of range", Q1 + "h q[2];\n", 4, 5),
+    ("undeclared register", Q1 + "h r[0];\n", 4, 3),
+    ("duplicate register", Q1 + "qreg q[3];\n", 4, 6),
+    ("duplicate creg/qreg", Q1 + "creg q[3];\n", 4, 6),
+    ("zero-size register", HEAD2 + "qreg q[0];\n", 3, 8),
+    ("same qubit twice", Q1 + "cx q[0],q[0];\n", 4, 1),
+    ("broadcast size mismatch", HEAD2 + "qreg a[2];\nqreg b[3];\ncx a,b;\n", 5, 1),
+    ("bad expression", Q1 + "rx(1+) q[0];\n", 4, 6),
+    ("unknown identifier in expression", Q1 + "rx(foo) q[0];\n", 4, 4),
+    ("unbalanced parentheses", Q1 + "rx((1+2) q[0];\n", 4, 10),
+    ("extra close paren", Q1 + "rx(1)) q[0];\n", 4, 6),
+    ("division by zero", Q1 + "rx(1/0) q[0];\n", 4, 4),
+    ("log of zero", Q1 + "rx(ln(0)) q[0];\n", 4, 4),
+    ("non-finite number", Q1 + "rx(1e999) q[0];\n", 4, 4),
+    ("overflow to inf", Q1 + "rx(exp(1000)) q[0];\n", 4, 4),
+    ("missing semicolon", Q1 + "h q[0]\nh q[1];\n", 4, 7),
+    ("missing semicolon at end", Q1 + "h q[0]", 4, 7),
+    ("unterminated gate body", Q1 + "gate g a {\n h a;\n", 4, 10),
+    ("statement inside gate body", Q1 + "gate g a {\n h a;\nqreg r[1];\n}\n", 6, 1),
+    ("recursive gate", Q1 + "gate g a { h a; g a; }\n", 4, 17),
+    ("gate uses later gate", Q1 + "gate g a { k a; }\ngate k a { h a; }\n", 4, 12),
+    ("gate redefined", Q1 + "gate g a { h a; }\ngate g a { x a; }\n", 5, 6),
+    ("unknown qubit arg in body", Q1 + "gate g a { h b; }\n", 4, 14),
+    ("indexed arg in body", Q1 + "gate g a { h a[0]; }\n", 4, 15),
+    ("wrong arity in body", Q1 + "gate g a { cx a; }\n", 4, 12),
+    ("include of another file", HEAD2 + 'include "other.inc";\n', 3, 9),
+    ("include wrong library v2", 'OPENQASM 2.0;\ninclude "stdgates.inc";\n', 2, 9),
+    ("include path traversal", 'OPENQASM 2.0;\ninclude "/etc/passwd";\n', 2, 9),
+    ("too many qubits", HEAD2 + "qreg q[65];\n", 3, 8),
+    ("too many qubits in total", HEAD2 + "qreg a[40];\nqreg b[40];\n", 4, 8),
+    ("opaque", Q1 + "opaque g a;\n", 4, 1),
+    ("if statement", Q1 + "creg c[1];\nif(c==1) x q[0];\n", 5, 1),
+    ("DenseMatrix wrong count", Q1 + "DenseMatrix(2,0,1,0,0,0) q[0],q[1];\n", 4, 1),
+    ("DenseMatrix wrong targets", Q1 + "DenseMatrix(3,0,1) q[0],q[1];\n", 4, 13),
+    ("DenseMatrix with controls", Q1 + "DenseMatrix(1,1,1,0,0,0,0,0,1,0) q[0];\n", 4, 15),
+    ("DenseMatrix wrong qubit count", Q1 + "DenseMatrix(1,0,1,0,0,0,0,0,1,0) q[0],q[1];\n", 4, 1),
+    ("unexpected character", Q1 + "h q[0]; $\n", 4, 9),
+    ("unterminated string", 'OPENQASM 2.0;\ninclude "qelib1.inc;\n', 2, 9),
+    ("unterminated comment", Q1 + "/* never closed\nh q[0];\n", 4, 1),
+    ("measure into qubits", Q1 + "measure q[0] -> q[1];\n", 4, 17),
+    ("measure without arrow v2", Q1 + "creg c[2];\nmeasure q[0];\n", 5, 13),
+    ("measure size mismatch", Q1 + "creg c[3];\nmeasure q -> c;\n", 5, 1),
+    ("classical register as qubit", Q1 + "creg c[1];\nh c[0];\n", 5, 3),
+    ("no qubits", HEAD2, 3, 1),
+    ("v3 modifiers", HEAD3 + "qubit[2] q;\nctrl @ x q[0], q[1];\n", 4, 1),
+    ("v3 classical declarations", HEAD3 + "qubit[2] q;\nfloat[64] theta = 0.1;\n", 4, 1),
+    ("v3 input parameter", HEAD3 + "input float[64] a;\nqubit[1] q;\n", 3, 1),
+    ("v3 wrong include", 'OPENQASM 3.0;\ninclude "qelib1.inc";\n', 2, 9),
+    ("number as statement", Q1 + "3;\n", 4, 1),
+    ("bad register size", HEAD2 + "qreg q[1.5];\n", 3, 8),
+    ("negative index", Q1 + "h q[-1];\n", 4, 5),
+    ("global_phase comment not a number", Q1 + "// global_phase: abc\n", 4, 1),
+]
+
+
+@pytest.mark.parametrize("text,line,column", [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
+def test_malformed_programs(text, line, column):
+    with pytest.raises(QasmError) as err:
+        loads(text)
+    assert (err.value.line, err.value.column) == (line, column), str(err.value)
+    assert str(err.value).startswith(f"line {line}") and len(err.value.bare_message) > 10
+
+
+def test_limits():
+    with pytest.raises(QasmError, match="max_size") as err:
+        loads(Q1 + "h q[0];\n" * 100, max_size=200)
+    assert err.value.line is None
+    with pytest.raises(QasmError, match="max_qubits") as err:
+        loads(HEAD2 + "qreg q[5];\n", max_qubits=4)
+    assert err.value.line == 3
+    # exponential gate nesting: rejected by the op budget without being expanded
+    defs = "gate g0 a { x a; }\n" + "".join(f"gate g{i} a {{ {' '.join([f'g{i - 1} a;'] * 10)} }}\n" for i in range(1, 12))
+    with pytest.raises(QasmError, match="max_ops") as err:
+        loads(Q1 + defs + "g11 q[0];\n")
+    assert err.value.line in (4 + 7, 4 + 8, 4 + 12)
+    deep = "gate g0 a { x a; }\n" + "".join(f"gate g{i} a {{ g{i - 1} a; }}\n" for i in range(1, 40))
+    with pytest.raises(QasmError, match="max_depth") as err:
+        loads(Q1 + deep)
+    assert err.value.line == 4 + 32
+    with pytest.raises(QasmError, match="max_expr_depth") as err:
+        loads(Q1 + "rx(" + "(" * 200 + "1" + ")" * 200 + ") q[0];\n")
+    assert err.value.line == 4
+    with pytest.raises(QasmError, match="max_ops"):
+        loads(Q1 + "h q;\n" * 10, max_ops=5)
+    assert loads(Q1 + "h q;\n" * 10, max_ops=20).count_ops() == {"h": 20}
+    with pytest.raises(QasmError, match="str"):
+        loads(b"OPENQASM 2.0;")  # type: ignore[arg-type]
+
+
+def test_large_input_is_linear_time():
+    import time
+
+    body = "".join(f"rz({i * 1e-3}) q[{i % 8}];\ncx q[{i % 8}],q[{(i + 1) % 8}];\n" for i in range(10_000))
+    t0 = time.perf_counter()
+    c = loads(HEAD2 + "qreg q[8];\n" + body)
+    assert len(c.ops) == 20_000
+    assert time.perf_counter() - t0 < 10
