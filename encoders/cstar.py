@@ -1,0 +1,174 @@
+"""The encoder of a trained quantum circuit C*-algebra net (``qcstar.QCStarNet``).
+
+The encoding of an image ``x`` is the net's joint state on ``n + a`` qubits (``n`` system
+qubits, ``a = ceil(log2 d)`` index qubits above them) reached from ``|source>_index |0...0>``:
+``net.joint_states(x, source=source)``, basis index ``c * 2**n + x`` (index register most
+significant, Qiskit's order). Its circuit is ``net.to_circuit(x, form=form, source=source)``:
+X gates preparing ``|source>`` on the index register, then the net's layers.
+
+Parametric: ``parameters(x)`` are the per-gate angles of the Gray-code ``"hardware"`` form (RY/RZ
++ CX, plus the interaction's ``u`` gate when ``a = 1``), in circuit order, and
+``template_circuit()`` is that circuit with placeholders. Trained gates that do not depend on
+the data (the interaction) are placeholders too; their values are simply equal in every row.
+
+Example::
+
+    net = QCStarNet(n_qubits=4, n_circuits=2, n_layers=2, in_shape=(8, 8))  # ... trained
+    enc = CStarEncoder(net, source=0)
+    psi = enc.states(images)                     # (B, 2**(4+1))
+    theta = enc.parameters(images)               # (B, P): bind into feature_map(enc)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from circuits import Circuit, ShapeError
+
+from .base import Encoder, templatize, tensor_digest, unbatch, validate_images
+
+Tensor = torch.Tensor
+
+__all__ = ["CStarEncoder"]
+
+_FORMS = ("multiplexed", "hardware")
+
+
+class CStarEncoder(Encoder):
+    """States and circuits of a trained :class:`qcstar.QCStarNet` with index input ``|source>``.
+
+    Args:
+        net: the trained net (``mode="shared"``: one image per sample). It is used as it is
+            (not copied); the encoder is frozen with it: no gradients flow into the net.
+        source: which circuit's index state starts the register (``0 <= source < d``).
+        form: the form of :meth:`circuits`: ``"multiplexed"`` (native multiplexed gates) or
+            ``"hardware"`` (Gray-code RY/RZ + CX). The template is always the hardware form.
+
+    Inputs are images of the net's ``in_shape`` (``(B, H, W)``), or flat ``(B, H*W)`` samples,
+    which are reshaped to it.
+
+    Example::
+
+        enc = CStarEncoder(net, source=1, form="hardware")
+        circs = enc.circuits(images[:2])      # two Circuits on n + a qubits
+    """
+
+    name = "CStarEncoder"
+
+    def __init__(self, net: Any, *, source: int = 0, form: str = "multiplexed") -> None:
+        for attr in ("joint_states", "to_circuit", "n_qubits", "n_circuits"):
+            if not hasattr(net, attr):
+                raise ShapeError(f"{self.name}: net must be a qcstar.QCStarNet (missing '{attr}'), got {type(net).__name__}")
+        if getattr(net, "mode", "shared") != "shared":
+            raise ShapeError(f"{self.name}: the net must be in mode='shared' (one image per sample), got mode={net.mode!r}")
+        d = int(net.n_circuits)
+        if isinstance(source, bool) or not isinstance(source, int) or not 0 <= source < d:
+            raise ShapeError(f"{self.name}: source must be a circuit index in 0..{d - 1}, got {source!r}")
+        if form not in _FORMS:
+            raise ShapeError(f"{self.name}: form must be one of {_FORMS}, got {form!r}")
+        self.net = net
+        self.source = source
+        self.form = form
+        self._template: tuple[str, Circuit] | None = None  # (net digest, template)
+
+    # -- sizes ---------------------------------------------------------------------
+    @property
+    def n_index(self) -> int:
+        """Index qubits a = ceil(log2 d)."""
+        a = getattr(self.net, "n_index", None)
+        return int(a) if a is not None else (0 if self.net.n_circuits == 1 else math.ceil(math.log2(self.net.n_circuits)))
+
+    @property
+    def n_qubits(self) -> int:
+        return int(self.net.n_qubits) + self.n_index
+
+    # -- inputs --------------------------------------------------------------------
+    def _images(self, x: Any, *, single: bool = False) -> Tensor:
+        """Validated images reshaped to the net's ``(B, *in_shape)``."""
+        t = validate_images(x, name=self.name, single=single)
+        in_shape = tuple(getattr(self.net, "in_shape", tuple(t.shape[1:])))
+        if tuple(t.shape[1:]) != in_shape:
+            if math.prod(t.shape[1:]) != math.prod(in_shape):
+                raise ShapeError(
+                    f"{self.name}: the net takes images of shape {in_shape} ({math.prod(in_shape)} values), "
+                    f"got samples of shape {tuple(t.shape[1:])}; resize them as the net was trained"
+                )
+            t = t.reshape(t.shape[0], *in_shape)
+        return t
+
+    # -- the interface -------------------------------------------------------------
+    def states(self, x: Any, *, dtype: torch.dtype = torch.complex128) -> Tensor:
+        """Joint states ``(B, 2**(n + a))`` from ``net.joint_states(x, source=source)``.
+
+        Computed in the net's own precision (build it with ``dtype=torch.complex128`` for
+        verification), then cast to ``dtype``.
+        """
+        with torch.no_grad():
+            psi = self.net.joint_states(self._images(x), source=self.source)
+        return psi.to(dtype)
+
+    def circuits(self, x: Any) -> list[Circuit]:
+        """One circuit per sample in the chosen ``form``, starting with the ``|source>`` preparation."""
+        c = self.net.to_circuit(self._images(x), form=self.form, source=self.source)
+        return unbatch(c)
+
+    def _hardware(self, images: Tensor) -> Circuit:
+        return self.net.to_circuit(images, form="hardware", source=self.source)
+
+    def template_circuit(self) -> Circuit:
+        """The hardware-form circuit with every gate angle a placeholder (cached per net state)."""
+        digest = self._net_digest()
+        if self._template is None or self._template[0] != digest:
+            in_shape = tuple(getattr(self.net, "in_shape", (1,)))
+            probe = torch.ones(1, *in_shape, dtype=torch.float64)  # any image: the structure is data-independent
+            template, _ = templatize(unbatch(self._hardware(probe))[0])
+            template.metadata["encoder"] = "cstar"
+            self._template = (digest, template)
+        return self._template[1]
+
+    def parameters(self, x: Any, *, single: bool = False) -> Tensor:
+        """Per-gate angles ``(B, P)`` of the hardware form, in the template's placeholder order."""
+        images = self._images(x, single=single)
+        c = self._hardware(images)
+        b = images.shape[0]
+        cols: list[Tensor] = []
+        for op in c.ops:
+            base = 1 if op.mux else 0
+            for p in op.params:
+                v = p if isinstance(p, Tensor) else torch.tensor(float(p), dtype=torch.float64)
+                v = v.detach().to(torch.float64)
+                if v.dim() == base + 1:  # batched: (B,) or (B, 2**m)
+                    cols.append(v.reshape(b, -1))
+                else:  # shared by every sample (data-independent gate)
+                    cols.append(v.reshape(1, -1).expand(b, -1))
+        if isinstance(c.global_phase, Tensor):
+            ph = c.global_phase.detach().to(torch.float64)
+            cols.append(ph.reshape(b, 1) if ph.dim() == 1 else ph.reshape(1, 1).expand(b, 1))
+        values = torch.cat(cols, dim=1) if cols else torch.zeros(b, 0, dtype=torch.float64)
+        p_total = int(self.template_circuit().metadata["n_parameters"])
+        if values.shape[1] != p_total:  # the net's export changed shape with the data: a bug there
+            raise ShapeError(
+                f"{self.name}: the hardware circuit has {values.shape[1]} angles but the template {p_total}; "
+                "the net's to_circuit(form='hardware') must have a data-independent structure"
+            )
+        return values
+
+    # -- identity ------------------------------------------------------------------
+    def _net_digest(self) -> str:
+        state = getattr(self.net, "state_dict", None)
+        if state is None:
+            return str(id(self.net))
+        sd = state()
+        return tensor_digest(type(self.net).__name__, repr(self.net), *[item for k, v in sd.items() for item in (k, v)])
+
+    def _key(self) -> tuple:
+        return (self._net_digest(), self.source, self.form)
+
+    def __repr__(self) -> str:
+        return (
+            f"CStarEncoder(net=QCStarNet(n_qubits={self.net.n_qubits}, n_circuits={self.net.n_circuits}), "
+            f"source={self.source}, form={self.form!r})"
+        )
