@@ -17,7 +17,7 @@ from typing import Sequence
 from circuits.errors import QcstarError
 
 #: Subcommand modules, in the order they appear in ``qcstar --help``.
-COMMANDS = ["demo"]
+COMMANDS = ["demo", "train", "dataset"]
 
 
 def add_common(parser: argparse.ArgumentParser, *, seed: int = 0) -> None:

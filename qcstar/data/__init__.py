@@ -27,3 +27,8 @@ __all__ = [
     "read_idx",
     "verify_file",
 ]
+
+# circuit data sets in the MNISQ layout (qcstar.data.circuitsets)
+from .circuitsets import CircuitDataset, build_dataset, dataset_info, load_dataset  # noqa: E402
+
+__all__ += ["CircuitDataset", "build_dataset", "dataset_info", "load_dataset"]
