@@ -1,0 +1,225 @@
+"""QCStarNet: unitarity, reductions, export (ours and Qiskit), gradients, batching, readout."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import circuits
+from circuits.errors import QcstarError, ShapeError
+from circuits.statevector import unitary_matrix
+from qcstar import algebra
+from qcstar.net import QCStarNet, gray_code_multiplexor
+
+C128 = torch.complex128
+
+
+def make(d: int, *, n: int = 3, layers: int = 2, interaction: str = "global", seed: int = 0, **kw) -> QCStarNet:
+    net = QCStarNet(n_qubits=n, n_circuits=d, n_layers=layers, in_shape=(4, 4), interaction=interaction,
+                    dtype=C128, seed=seed, **kw)
+    if net.interaction_params is not None:
+        g = torch.Generator().manual_seed(seed + 100)
+        with torch.no_grad():
+            net.interaction_params.copy_(torch.randn(net.interaction_params.shape, generator=g, dtype=torch.float64))
+    return net
+
+
+def images(b: int | None, seed: int = 1, d: int | None = None) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    shape = ((b,) if b else ()) + ((d,) if d else ()) + (4, 4)
+    return torch.rand(shape, generator=g, dtype=torch.float64)
+
+
+def single_circuit(angles: torch.Tensor, n: int, rotations=("ry", "rz"), entangler="ladder") -> circuits.Circuit:
+    """A plain n-qubit parameterised circuit with the given angles (L, n, R)."""
+    c = circuits.Circuit(n)
+    for l in range(angles.shape[0]):
+        for q in range(n):
+            for r, name in enumerate(rotations):
+                c.append(name, q, (angles[l, q, r],))
+        for q in range(n - 1):
+            c.cx(q, q + 1)
+        if entangler == "ring" and n > 2:
+            c.cx(n - 1, 0)
+    return c
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4])
+def test_every_layer_is_unitary(d):
+    net = make(d)
+    w = net.layer_unitaries(images(None))
+    eye = torch.eye(w.shape[-1], dtype=C128)
+    assert ((w.mH @ w) - eye).abs().max() < 1e-10
+    v = net.interaction_unitaries()
+    assert algebra.is_unitary(v, 1e-10)
+    if d == 3:  # padded: V (+) I
+        assert torch.allclose(v[:, 3, 3], torch.ones(2, dtype=C128)) and v[:, 3, :3].abs().max() == 0
+
+
+def test_identity_interaction_equals_independent_circuits():
+    d, n = 3, 3
+    net = make(d, interaction="none", entangler="ring")
+    x = images(None)
+    angles = net.angles(x)[0]  # (L, d, n, R)
+    states = net.circuit_states(x)
+    for j in range(d):
+        ref = circuits.simulate(single_circuit(angles[:, j], n, entangler="ring"), dtype=C128)
+        assert (states[j] - ref).abs().max() < 1e-12
+    # with interaction on but V = I (K = 0, as at initialisation) the joint states agree too
+    net_v = make(d, interaction="global", entangler="ring")
+    net_v.load_state_dict({k: v for k, v in net.state_dict().items()}, strict=False)
+    with torch.no_grad():
+        net_v.interaction_params.zero_()
+    for s in range(d):
+        js = net_v.joint_states(x, source=s).reshape(4, 2**n)
+        assert (js[s] - states[s]).abs().max() < 1e-12
+        assert js[torch.arange(4) != s].abs().max() < 1e-12
+    # a zero interaction strength is V = I as well
+    net_t = make(d, strength=0.0, learn_strength=False)
+    assert torch.allclose(net_t.interaction_unitaries(), torch.eye(4, dtype=C128).expand(2, 4, 4))
+
+
+def test_single_circuit_is_plain_pqc():
+    net = make(1, n=4, layers=3)
+    x = images(None)
+    assert net.n_index == 0 and net.interaction_params is None
+    ref = circuits.simulate(single_circuit(net.angles(x)[0, :, 0], 4), dtype=C128)
+    assert (net.joint_states(x) - ref).abs().max() < 1e-12
+    assert (net.circuit_states(x)[0] - ref).abs().max() < 1e-12
+
+
+def _to_qiskit(circ: circuits.Circuit):
+    """Qiskit circuit from an exported Circuit (circuits.interop when present, else by hand)."""
+    try:
+        from circuits.interop import to_qiskit  # type: ignore
+
+        return to_qiskit(circ)
+    except ImportError:
+        pass
+    from qiskit import QuantumCircuit
+    from qiskit.circuit.library import UCRYGate, UCRZGate, UnitaryGate
+
+    qc = QuantumCircuit(circ.n_qubits)
+    for op in circ.ops:
+        if op.mux:
+            angles = [float(a) for a in op.params[0]]
+            gate = {"ry": UCRYGate, "rz": UCRZGate}[op.name](angles)
+            qc.append(gate, [op.wires[0], *op.mux])
+        elif op.name == "unitary":
+            qc.append(UnitaryGate(op.matrix.numpy()), list(op.wires))
+        elif op.name == "cx":
+            qc.cx(*op.wires)
+        elif op.name == "x":
+            qc.x(op.wires[0])
+        else:
+            getattr(qc, op.name)(*[float(p) for p in op.params], *op.wires)
+    qc.global_phase = float(circ.global_phase)
+    return qc
+
+
+@pytest.mark.parametrize("d", [2, 3, 4])
+def test_to_circuit_matches_joint_states_ours_and_qiskit(d):
+    from qiskit.quantum_info import Statevector
+
+    net = make(d)
+    x = images(None, seed=d)
+    for s in range(d):
+        js = net.joint_states(x, source=s)
+        circ = net.to_circuit(x, source=s)
+        assert circ.n_qubits == 3 + net.n_index
+        ours = circuits.simulate(circ, dtype=C128)
+        assert (ours - js).abs().max() < 1e-12
+        sv = torch.as_tensor(Statevector(_to_qiskit(circ)).data)
+        assert (sv - js).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("d", [2, 4])
+def test_hardware_form_equals_multiplexed_form(d):
+    net = make(d, rotations=("RY", "RZ", "RX"))
+    x = images(None)
+    u_mux = unitary_matrix(net.to_circuit(x, form="multiplexed"))
+    hw = net.to_circuit(x, form="hardware")
+    assert not any(op.mux for op in hw.ops)
+    names = {op.name for op in hw.ops}
+    assert names <= {"ry", "rz", "h", "cx", "u", "unitary"}
+    assert (unitary_matrix(hw) - u_mux).abs().max() < 1e-10
+
+
+def test_gray_code_multiplexor_exact():
+    g = torch.Generator().manual_seed(3)
+    for k in (1, 2, 3):
+        for name in ("ry", "rz"):
+            ang = torch.rand(2**k, generator=g, dtype=torch.float64) * 6
+            mux = circuits.Circuit(k + 1).mux(name, ang, target=0, controls=list(range(1, k + 1)))
+            dec = circuits.Circuit(k + 1).extend(gray_code_multiplexor(name, ang, 0, list(range(1, k + 1))))
+            assert (unitary_matrix(mux) - unitary_matrix(dec)).abs().max() < 1e-12
+
+
+def test_gradcheck_tiny_net():
+    net = make(2, n=2, layers=2, angle_net="linear")
+    x = images(2, seed=5)
+    params = [p for p in net.parameters()]
+
+    def fn(*ps):
+        torch.nn.utils.vector_to_parameters  # noqa: B018 (just the module API below)
+        return torch.func.functional_call(net, dict(zip([k for k, _ in net.named_parameters()], ps)), (x,))
+
+    assert torch.autograd.gradcheck(fn, tuple(p.detach().clone().requires_grad_(True) for p in params),
+                                    eps=1e-6, atol=1e-6, fast_mode=True)
+
+
+@pytest.mark.parametrize("interaction", ["none", "global"])
+def test_batched_equals_per_sample(interaction):
+    net = make(3, interaction=interaction, readout="probs", combine="linear")
+    x = images(4)
+    out = net(x)
+    r = net.readout(x)
+    for i in range(4):
+        assert torch.allclose(out[i], net(x[i]), atol=1e-12)
+        assert torch.allclose(r[i], net.readout(x[i]), atol=1e-12)
+        assert torch.allclose(net.states(x)[i], net.states(x[i]), atol=1e-12)
+
+
+def test_readout_diagonal_equals_per_circuit_expectations():
+    d, n = 3, 3
+    net = make(d)
+    x = images(2)
+    r = net.readout(x)  # (B, d, d, n)
+    assert torch.allclose(r, r.transpose(1, 2).conj(), atol=1e-12)  # Hermitian
+    for s in range(d):
+        js = net.joint_states(x, source=s)
+        for q in range(n):
+            z = circuits.expectation(js, {q: "Z"})
+            assert torch.allclose(r[:, s, s, q].real, z, atol=1e-12)
+    assert torch.allclose(torch.diagonal(r, dim1=1, dim2=2).real.transpose(1, 2), net.features(x), atol=1e-12)
+    # without interaction the diagonal is each circuit's own expectation
+    net0 = make(d, interaction="none")
+    cs = net0.circuit_states(x)
+    f0 = net0.features(x)
+    for j in range(d):
+        assert torch.allclose(f0[:, j, 0], circuits.expectation(cs[:, j], {0: "Z"}), atol=1e-12)
+
+
+def test_tasks_mode_shapes_and_independence():
+    net = make(2, mode="tasks", interaction="none")
+    x = images(3, d=2)
+    out = net(x)
+    assert out.shape == (3, 2, 10)
+    x2 = x.clone()
+    x2[:, 1] = images(3, seed=9)[:, :]
+    out2 = net(x2)
+    assert torch.allclose(out[:, 0], out2[:, 0])  # task 0 does not see task 1's image without interaction
+    with pytest.raises(ShapeError):
+        net(images(3))
+
+
+def test_bad_arguments():
+    with pytest.raises(QcstarError):
+        QCStarNet(n_qubits=2, n_circuits=2, n_layers=1, entangler="star")
+    with pytest.raises(ShapeError):
+        QCStarNet(n_qubits=0, n_circuits=2, n_layers=1)
+    net = make(2)
+    with pytest.raises(ShapeError):
+        net(torch.rand(3, 5, 5))
+    with pytest.raises(QcstarError):
+        net.circuit_states(images(1))
