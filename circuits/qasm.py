@@ -1061,10 +1061,27 @@ class _Writer:
                 nums += [self.num(z.real), self.num(z.imag)]
             self.lines.append(f"DenseMatrix({k},0,{','.join(nums)}) {self.qargs(op.wires)};")
             return
-        ops = _synthesise(m.detach().cpu().to(torch.complex128).numpy(), op.wires)
-        self.phase += _phase_gap(m, ops, op.wires, "a dense block")
+        u = _nearest_unitary(m.detach().cpu().to(torch.complex128).numpy(), op.wires)
+        ops = _synthesise(u, op.wires)
+        self.phase += _phase_gap(torch.from_numpy(u), ops, op.wires, "a dense block")
         for o in ops:
             self.plain(o)
+
+
+def _nearest_unitary(u: np.ndarray, wires: tuple[int, ...]) -> np.ndarray:
+    """``u`` projected onto the nearest unitary (its polar factor) when it is nearly unitary.
+
+    Matrices from single-precision training are unitary only to ~1e-7, which Qiskit's KAK
+    decomposition rejects; a matrix far from unitary is an error, not something to round.
+    """
+    u = np.asarray(u, dtype=np.complex128)
+    deviation = float(np.abs(u.conj().T @ u - np.eye(u.shape[0])).max())
+    if deviation > 1e-4:
+        raise QasmError(f"a dense block on wires {wires} is not unitary (max |U^H U - I| = {deviation:.1e})")
+    if deviation > 1e-13:
+        w, _, vh = np.linalg.svd(u)
+        u = w @ vh
+    return u
 
 
 def _synthesise(u: np.ndarray, wires: tuple[int, ...]) -> list[Op]:
