@@ -50,14 +50,18 @@ class MissingDependencyError(QcstarError, ImportError):
     """An optional dependency is needed for this call; the message names the extra to install."""
 
 
-def require(module: str, extra: str, purpose: str):
-    """Import an optional module lazily, or raise :class:`MissingDependencyError` naming the extra."""
+def require(module: str, extra: str | None, purpose: str, *, pip: str | None = None):
+    """Import a module lazily, or raise :class:`MissingDependencyError` saying how to install it.
+
+    ``extra`` names the qcstar extra that provides it (``pip install 'qcstar[extra]'``); for core
+    dependencies pass ``extra=None`` and a ``pip`` requirement such as ``"qiskit>=2.3,<3"``.
+    """
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
+        how = f"pip install 'qcstar[{extra}]'" if extra else f"pip install '{pip or module.split('.')[0]}'"
         raise MissingDependencyError(
-            f"{purpose} needs the optional package '{module.split('.')[0]}', which is not installed; "
-            f"install it with: pip install 'qcstar[{extra}]'"
+            f"{purpose} needs the package '{module.split('.')[0]}', which is not installed; install it with: {how}"
         ) from exc

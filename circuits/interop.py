@@ -24,7 +24,6 @@ Conventions checked by ``tests/circuits/test_interop.py``:
 
 from __future__ import annotations
 
-import importlib
 import math
 from dataclasses import replace
 from typing import Any, Callable, Sequence
@@ -32,9 +31,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from .errors import GateError, MissingDependencyError, ShapeError
+from .errors import GateError, ShapeError, require
 from .gates import GATES, canonical_name, gate_matrix
-from .ir import Circuit, Op
+from .ir import Circuit, Op, _select_op
 from .statevector import op_base_matrix, op_full_matrix
 
 Tensor = torch.Tensor
@@ -44,22 +43,13 @@ __all__ = ["to_qiskit", "from_qiskit", "to_pennylane", "to_pennylane_qfunc", "fr
 _RZ_AXES = {"rx": "X", "ry": "Y", "rz": "Z"}
 
 
-def _import(module: str, spec: str, purpose: str):
-    # qiskit and pennylane are core dependencies (no extra to name), so the hint is a pip spec.
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError(
-            f"{purpose} needs '{module}', which is not installed; install it with: pip install '{spec}'"
-        ) from exc
-
-
 def _qiskit():
-    return _import("qiskit", "qiskit>=2.3,<3", "converting circuits to or from Qiskit")
+    # qiskit and pennylane are core dependencies (no extra to name), so the hint is a pip spec
+    return require("qiskit", None, "converting circuits to or from Qiskit", pip="qiskit>=2.3,<3")
 
 
 def _pennylane():
-    return _import("pennylane", "pennylane>=0.45", "converting circuits to or from PennyLane")
+    return require("pennylane", None, "converting circuits to or from PennyLane", pip="pennylane>=0.45")
 
 
 _STD_GATES: dict[str, Any] = {}
@@ -77,17 +67,6 @@ def _standard_gates() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 # batch selection (shared by to_qiskit and to_pennylane)
 # --------------------------------------------------------------------------------------
-
-def _select_op(op: Op, index: int) -> Op:
-    """The op of sample ``index`` (batch axes removed); unbatched ops are returned as they are."""
-    if op.batch_size is None:
-        return op
-    base = 1 if op.mux else 0
-    if op.matrix is not None:
-        return replace(op, matrix=op.matrix[index])
-    params = tuple(p[index] if isinstance(p, Tensor) and p.dim() == base + 1 else p for p in op.params)
-    return replace(op, params=params)
-
 
 def _select(circuit: Circuit, index: int | None, what: str, *, allow_batch: bool) -> tuple[list[Op], Any]:
     """Ops and global phase of ``circuit``, restricted to sample ``index`` when it is given."""

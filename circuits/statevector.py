@@ -232,7 +232,7 @@ def apply_matrix(psi: Tensor, mat: Tensor, wires: Sequence[int], n: int) -> Tens
 # the compiler/executor
 # --------------------------------------------------------------------------------------
 
-def _chunks(n: int, max_chunk: int = MAX_CHUNK) -> list[tuple[int, int]]:
+def wire_chunks(n: int, max_chunk: int = MAX_CHUNK) -> list[tuple[int, int]]:
     """Split wires 0..n-1 into near-equal contiguous chunks of at most max_chunk: (low, size)."""
     count = max(1, math.ceil(n / max_chunk))
     base, extra = divmod(n, count)
@@ -384,7 +384,7 @@ class _Runner:
         # the same span share one vectorised Kronecker construction
         singles: list[int] = []
         spans: dict[int, list[tuple[int, int]]] = {}
-        for low, size in _chunks(nsys):
+        for low, size in wire_chunks(nsys, MAX_CHUNK):
             inside = [q for q in range(low, low + size) if q in where]
             if len(inside) == 1:
                 singles.append(inside[0])

@@ -38,13 +38,14 @@ from torch import nn
 from circuits.errors import QcstarError, ShapeError
 from circuits.gates import GATES
 from circuits.ir import Circuit, Op
-from circuits.statevector import apply_block, apply_permutation, kron_chain
+from circuits.decompose import multiplexed_rotation
+from circuits.statevector import apply_block, apply_permutation, kron_chain, wire_chunks
 
 from . import algebra
 
 Tensor = torch.Tensor
 
-__all__ = ["QCStarNet", "LinearAngles", "MLPAngles", "CNNAngles", "gray_code_multiplexor"]
+__all__ = ["QCStarNet", "LinearAngles", "MLPAngles", "CNNAngles"]
 
 _ROTATIONS = ("rx", "ry", "rz")
 
@@ -130,58 +131,6 @@ def _cx_permutation(n: int, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
     perm = np.empty_like(image)
     perm[image] = idx
     return perm
-
-
-def _chunks(n: int, max_chunk: int) -> list[tuple[int, int]]:
-    """Contiguous wire chunks (low, size), lowest first; the lowest chunk is the largest.
-
-    The lowest chunk goes through ``apply_block``'s row path (no broadcast copy of the
-    matrices); higher chunks broadcast their matrices over the source columns, so they are kept
-    at most as large as the lowest.
-    """
-    count = max(1, math.ceil(n / max_chunk))
-    base, extra = divmod(n, count)
-    sizes = [base + (1 if i < extra else 0) for i in range(count)]
-    out, low = [], 0
-    for size in sizes:
-        out.append((low, size))
-        low += size
-    return out
-
-
-def gray_code_multiplexor(name: str, angles: Tensor, target: int, controls: Sequence[int]) -> list[Op]:
-    """A multiplexed RY/RZ as ``2**k`` rotations and ``2**k`` CX (Gray code, PAPERS.md §A11.5).
-
-    ``angles``: ``(2**k,)`` or ``(B, 2**k)``, ``angles[..., j]`` for control value
-    ``j = sum_i b(controls[i]) 2**i``. Returns ops equal to the multiplexed gate exactly
-    (no global phase). Uses ``circuits.decompose.multiplexed_rotation`` when available.
-
-    Example::
-
-        ops = gray_code_multiplexor("ry", torch.rand(4), target=0, controls=[1, 2])  # 4 RY + 4 CX
-    """
-    name = name.lower()
-    if name not in ("ry", "rz"):
-        raise QcstarError(f"Gray-code multiplexors exist for 'ry' and 'rz', got '{name}'")
-    k = len(controls)
-    if k == 0:
-        return [Op(name, (target,), (angles[..., 0] if angles.dim() > 1 else angles[0],))]
-    n_ang = 2**k
-    if angles.shape[-1] != n_ang:
-        raise ShapeError(f"{k} controls need {n_ang} angles in the last axis, got {tuple(angles.shape)}")
-    gray = [i ^ (i >> 1) for i in range(n_ang)]
-    j = np.arange(n_ang)
-    # theta'_i = 2**-k sum_j (-1)**popcount(j & gray(i)) alpha_j
-    signs = np.array([[(-1) ** bin(int(jj) & g).count("1") for jj in j] for g in gray], dtype=np.float64)
-    m = torch.as_tensor(signs / n_ang, dtype=angles.dtype, device=angles.device)  # (N, N)
-    theta = angles @ m.T  # (..., N)
-    ops: list[Op] = []
-    for i in range(n_ang):
-        diff = gray[i] ^ gray[(i + 1) % n_ang]
-        bit = diff.bit_length() - 1
-        ops.append(Op(name, (target,), (theta[..., i],)))
-        ops.append(Op("cx", (controls[bit], target)))
-    return ops
 
 
 def _zyz(v: Tensor) -> tuple[float, float, float, float]:
@@ -453,7 +402,7 @@ class QCStarNet(nn.Module):
         n, a = self.n_qubits, self.n_index
         s = int(round(math.log2(sources)))
         per_qubit = mats_l.unbind(2)  # n x (Bm, 2**a, 2, 2); one backward stack instead of n selects
-        for low, size in _chunks(n, self.max_chunk):
+        for low, size in wire_chunks(n, self.max_chunk):
             k = kron_chain([per_qubit[q] for q in range(low + size - 1, low - 1, -1)])  # (Bm, 2**a, dk, dk)
             psi = apply_block(psi, k if a else k[:, 0], low, size, n + s, a)
         if self._has_perm:
@@ -604,12 +553,7 @@ class QCStarNet(nn.Module):
             for i, w in enumerate(index):
                 if (int(source) >> i) & 1:
                     circ.x(w)
-        mux_fn = None
-        if form == "hardware":
-            try:  # the package's decomposition when it exists
-                from circuits.decompose import multiplexed_rotation as mux_fn  # type: ignore[no-redef]
-            except ImportError:
-                mux_fn = gray_code_multiplexor
+        mux_fn = multiplexed_rotation  # Gray-code RY/RZ + CX (PAPERS.md section A11.5)
         pairs = _entangler_pairs(n, self.entangler)
         for l in range(self.n_layers):
             for q in range(n):

@@ -9,7 +9,8 @@ import circuits
 from circuits.errors import QcstarError, ShapeError
 from circuits.statevector import unitary_matrix
 from qcstar import algebra
-from qcstar.net import QCStarNet, gray_code_multiplexor
+from circuits.decompose import multiplexed_rotation as gray_code_multiplexor
+from qcstar.net import QCStarNet
 
 C128 = torch.complex128
 
