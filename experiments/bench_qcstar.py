@@ -37,7 +37,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qcstar.net import QCStarNet, gray_code_multiplexor  # noqa: E402
+from circuits.decompose import multiplexed_rotation as gray_code_multiplexor  # noqa: E402
+from qcstar.net import QCStarNet  # noqa: E402
 
 
 def build(dtype: torch.dtype, *, n: int, d: int, layers: int, seed: int) -> QCStarNet:
