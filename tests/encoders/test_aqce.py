@@ -160,7 +160,7 @@ def test_float32_option_runs():
         (np.zeros((2, 8, 8)), "all zero"),
         (np.full((1, 8, 8), np.nan), "NaN or inf"),
         (np.zeros((0, 8, 8)), "empty"),
-        (np.ones(64), "x\\[None\\]"),
+        (np.ones((1, 2, 2, 2)), "x\\[None\\]"),
         (np.ones((1, 9, 9)), "n_qubits=7"),
         (np.ones((1, 2, 2, 2, 2)), "batch of images"),
     ],
@@ -179,3 +179,18 @@ def test_bad_config_raises():
         AQCEEncoder(level=None)
     with pytest.raises(ValueError, match="n_qubits"):
         AQCEEncoder(n_qubits=1)
+
+
+def test_single_flat_sample_is_a_batch_of_one():
+    """The Encoder interface reads a 1-D input as one sample."""
+    from sklearn.datasets import load_digits
+
+    from encoders.base import Encoder
+
+    img = torch.tensor(load_digits().images[3], dtype=torch.float64).reshape(-1)  # (64,)
+    enc = AQCEEncoder(level="f80", n_qubits=6, max_blocks=4, sweeps=1)
+    assert isinstance(enc, Encoder)
+    one = enc.states(img)
+    batch = AQCEEncoder(level="f80", n_qubits=6, max_blocks=4, sweeps=1).states(img[None])
+    assert one.shape == (1, 64)
+    torch.testing.assert_close(one, batch, atol=0, rtol=0)
