@@ -259,7 +259,7 @@ def test_gradcheck_initial_state_and_expectation():
         c = Circuit(3)
         c.ry(angles, 0).cx(0, 2).h(1).mux("rz", angles[:2] * 2, 2, [1])
         out = simulate(c, psi0, dtype=C128)
-        return expectation(out, "XZY"), probabilities(out, [2, 0])
+        return expectation(out, "XZY"), expectation(out, "ZIZ"), probabilities(out, [2, 0])
 
     assert torch.autograd.gradcheck(f, (psi0, angles), atol=1e-7)
 
