@@ -206,7 +206,7 @@ class QCStarNet(nn.Module):
         hidden: int = 64,
         dtype: torch.dtype = torch.complex64,
         seed: int | None = None,
-        max_chunk: int = 5,
+        max_chunk: int = 4,
         interaction_init: float = 0.0,
     ):
         super().__init__()
