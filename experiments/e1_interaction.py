@@ -160,7 +160,9 @@ def report(out: Path, runs: list[dict], command: str, wall: float | None) -> Non
         "into d disjoint parts, one per circuit; test accuracy is averaged over the d tasks.",
         "",
         "Model: QCStarNet, RY+RZ per qubit and layer with angles from a linear map of the image, CX ladder, "
-        "interaction V_l = exp(K_l - K_l^H) (K_l = 0 at init) after every layer when on, <Z_q> readout, "
+        "interaction V_l = exp(K_l - K_l^H) after every layer when on, with K_l drawn at std "
+        f"{max((r.get('interaction_init', 0.0) for r in runs), default=0.0)} (K_l = 0, i.e. V_l = I, is a stationary "
+        "point of the diagonal readout: its gradient vanishes there, so interaction would never train), <Z_q> readout, "
         "per-circuit affine heads, mean of logits (shared) / own head per task (tasks). AdamW + cosine; the "
         "test accuracy is taken at the best validation epoch.",
         "",
