@@ -121,7 +121,11 @@ def summarise(chunks_path: Path, out_md: Path, out_json: Path, args: argparse.Na
         if rates:
             r = float(np.mean(rates))
             lines.append(f"| {level} | {r * 1000 / 3600:.1f} h | {r * 70000 / 3600:.0f} h |")
-    _atomic_write(out_md, "\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    if out_md.exists() and "\n## Findings" in out_md.read_text():  # keep the hand-written findings
+        old = out_md.read_text()
+        text += old[old.index("\n## Findings"):]
+    _atomic_write(out_md, text)
     return summary
 
 
