@@ -138,20 +138,23 @@ def main() -> None:
     ap.add_argument("--n-ref", type=int, default=2, help="images for the NumPy reference (slow)")
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats of the batched run (median)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="device of our encoder, e.g. cuda (the reference stays on the CPU)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     imgs = load_mnist(max(args.n_ours, args.n_ref))
     ratios = {}
     for level in args.levels.split(","):
-        enc = AQCEEncoder(level=level, batch_size=args.n_ours)
+        enc = AQCEEncoder(level=level, batch_size=args.n_ours, device=args.device)
         times, res = [], None
         for _ in range(args.repeats):
             enc._cache = None
             t0 = time.perf_counter()
             res = enc.encode(imgs[: args.n_ours])
+            if args.device.startswith("cuda"):
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
         ours = args.n_ours / statistics.median(times)
-        targets = res.targets.numpy()
+        targets = res.targets.cpu().numpy()
         ref_times, diffs = [], []
         for b in range(args.n_ref):
             t0 = time.perf_counter()
@@ -161,7 +164,7 @@ def main() -> None:
         ref = 1.0 / statistics.median(ref_times)
         ratios[level] = ours / ref
         print(
-            f"{level}: ours {ours:.3f} img/s (batch {args.n_ours}, median of {args.repeats}: "
+            f"{level}: ours ({args.device}) {ours:.3f} img/s (batch {args.n_ours}, median of {args.repeats}: "
             f"{[round(x, 2) for x in times]} s), reference {ref:.4f} img/s "
             f"(per-image NumPy, {args.n_ref} images: {[round(x, 2) for x in ref_times]} s), "
             f"ratio {ours / ref:.1f}x, mean overlap {float(res.overlap.mean()):.4f}, "
