@@ -14,7 +14,6 @@ Usage (background, low priority)::
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import sys
@@ -34,15 +33,12 @@ SOURCES = {"mnist": "mnist", "fashion": "fashion-mnist"}
 
 
 def load_test_images(source: str) -> np.ndarray:
-    """The official 10,000 test images of ``source`` as (N, 28, 28) uint8, read from the IDX gzip."""
-    root = Path(os.environ.get("QCSTAR_DATA", "/work/shared/data"))
-    path = root / SOURCES[source] / "t10k-images-idx3-ubyte.gz"
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    magic, count, rows, cols = np.frombuffer(raw[:16], dtype=">i4")
-    if magic != 2051:
-        raise SystemExit(f"{path} is not an IDX image file (magic {magic})")
-    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(count, rows, cols).copy()
+    """The official 10,000 test images of ``source`` as (N, 28, 28) uint8 (checksum-verified,
+    from ``$QCSTAR_DATA`` or the data directory rules of :func:`qcstar.data.data_dir`)."""
+    from qcstar.data import load_images
+
+    images, _ = load_images(SOURCES[source], "test")
+    return images.numpy()
 
 
 def _atomic_write(path: Path, text: str) -> None:
