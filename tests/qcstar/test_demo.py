@@ -1,0 +1,32 @@
+"""`qcstar demo` (the README's main command) runs end to end, small."""
+
+from __future__ import annotations
+
+import json
+
+from qcstar.cli import main
+
+
+def test_demo_runs_every_stage_small(tmp_path, capsys):
+    out = tmp_path / "demo"
+    rc = main(["demo", "--qubits", "5", "--layers", "2", "--batch", "8", "--epochs", "1", "--aqce-images", "2",
+               "--out", str(out), "--seed", "1"])
+    assert rc == 0
+    report = json.loads((out / "report.json").read_text())
+    assert set(report) >= {"circuits", "cstar", "encoders", "kernels"}
+    assert report["circuits"]["max_error_vs_qiskit"] < 1e-9
+    assert report["circuits"]["qasm_roundtrip_error"] < 1e-9
+    assert report["cstar"]["export_error"] < 1e-5
+    assert report["encoders"]["amplitude_circuit_error"] < 1e-10
+    accs = report["kernels"]["svm_test_accuracy"]
+    # on exact amplitude states the fidelity kernel equals its classical cos^2 twin
+    assert accs["quantum: fidelity kernel on amplitude states"] == accs["classical twin: cos^2 kernel on pixels"]
+    assert (out / "circuit.qasm").exists() and (out / "cstar_hardware.qasm").exists()
+    assert "done in" in capsys.readouterr().out
+
+
+def test_demo_rejects_unknown_config_key(tmp_path, capsys):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("no_such_option = 1\n")
+    assert main(["demo", "--config", str(cfg)]) == 2
+    assert "unknown option 'no_such_option'" in capsys.readouterr().err
