@@ -157,12 +157,33 @@ def main(argv=None) -> int:
                     help="PennyLane micro-batch (its backprop graph at 256 exceeds this machine's memory)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="write a markdown summary here")
+    ap.add_argument("--device", default=None,
+                    help="also time our step on this device (e.g. cuda); with --ours-only, PennyLane is not needed")
+    ap.add_argument("--ours-only", action="store_true", help="time only our step (a GPU box without PennyLane)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(args.seed)
     x = torch.rand(args.batch, 8, 8, generator=g)
     y = torch.randint(0, 10, (args.batch,), generator=g)
     kw = dict(n=args.qubits, d=args.circuits, layers=args.layers, seed=args.seed)
+    if args.device is not None or args.ours_only:
+        dev = torch.device(args.device or "cpu")
+        for dtype in (torch.complex64, torch.complex128):
+            net = build(dtype, **kw).to(dev)
+            xd, yd = x.to(dev), y.to(dev)
+            if dtype == torch.complex128:
+                xd = xd.double()
+
+            def run():
+                step_ours(net, xd, yd)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+
+            ts = timed(run, args.repeats * 3, warmup=3)
+            name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev)
+            print(f"ours on {name}, {dtype}: median {statistics.median(ts):.4f} s/step ({len(ts)} runs)")
+        if args.ours_only:
+            return 0
 
     # gradient check: ours (complex64 and complex128) vs PennyLane, same parameters
     micro = args.pl_microbatch
