@@ -462,11 +462,11 @@ def test_limits():
         loads(b"OPENQASM 2.0;")  # type: ignore[arg-type]
 
 
-def test_large_input_is_linear_time():
-    import time
-
+def test_large_input_parses_completely():
+    # a 20,000-op program: every statement becomes one op, in order (no timing assertion:
+    # wall-clock bounds are flaky on shared machines; speed belongs in experiments/)
     body = "".join(f"rz({i * 1e-3}) q[{i % 8}];\ncx q[{i % 8}],q[{(i + 1) % 8}];\n" for i in range(10_000))
-    t0 = time.perf_counter()
     c = loads(HEAD2 + "qreg q[8];\n" + body)
     assert len(c.ops) == 20_000
-    assert time.perf_counter() - t0 < 10
+    assert c.ops[-1].name == "cx" and c.ops[-1].wires == (7, 0)
+    assert c.ops[-2].params[0] == pytest.approx(9.999)
