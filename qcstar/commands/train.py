@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--rotations", default="RY,RZ", help="comma-separated rotations per layer (default RY,RZ)")
     p.add_argument("--entangler", choices=["ladder", "ring", "none"], default="ladder")
     p.add_argument("--interaction", choices=["none", "global"], default="global")
+    p.add_argument("--interaction-init", type=float, default=0.05,
+                   help="std of the interaction generators K_l at initialisation (default 0.05). 0 starts exactly "
+                        "at V = I, which is a stationary point: the interaction then never trains")
     p.add_argument("--mode", choices=["shared", "tasks"], default="shared")
     p.add_argument("--angle-net", choices=["linear", "mlp", "cnn"], default="linear")
     p.add_argument("--readout", choices=["z", "probs"], default="z")
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     net = QCStarNet(n_qubits=args.qubits, n_circuits=args.circuits, n_layers=args.layers, n_classes=n_classes,
                     rotations=tuple(r.strip() for r in args.rotations.split(",")), entangler=args.entangler,
                     interaction=args.interaction, angle_net=args.angle_net, readout=args.readout,
-                    combine=args.combine, mode=args.mode, in_shape=tuple(x_tr.shape[1:]), seed=args.seed)
+                    combine=args.combine, mode=args.mode, in_shape=tuple(x_tr.shape[1:]), seed=args.seed,
+                    interaction_init=args.interaction_init if args.interaction == "global" else 0.0)
     note = getattr(splits, "note", "")
     if note:
         print(f"note: {note}")

@@ -224,3 +224,16 @@ def test_bad_arguments():
         net(torch.rand(3, 5, 5))
     with pytest.raises(QcstarError):
         net.circuit_states(images(1))
+
+
+def test_identity_interaction_is_a_stationary_point():
+    """At K = 0 (V = I) the gradient of the diagonal readout w.r.t. K vanishes exactly; a small
+    random start (interaction_init) makes interaction trainable. E1 depends on this."""
+    x = torch.rand(8, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(8) % 10
+    for init, zero in ((0.0, True), (0.05, False)):
+        net = QCStarNet(n_qubits=3, n_circuits=2, n_layers=2, in_shape=(8, 8), interaction="global",
+                        interaction_init=init, seed=0, dtype=torch.complex128)
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        (grad,) = torch.autograd.grad(loss, [net.interaction_params])
+        assert (float(grad.abs().max()) < 1e-12) is zero
