@@ -35,7 +35,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
@@ -43,6 +42,7 @@ import numpy as np
 import torch
 
 from .errors import GateError, QasmError
+from .files import write_atomic
 from .gates import GATES, gate_matrix
 from .ir import Circuit, Op
 
@@ -1174,20 +1174,5 @@ def dumps(circuit: Circuit, *, version: int = 2, dense: str = "dense", precision
 
 
 def dump(circuit: Circuit, path: str | os.PathLike, **kwargs: Any) -> None:
-    """Write :func:`dumps` output to ``path`` atomically (temporary file, then ``os.replace``)."""
-    text = dumps(circuit, **kwargs)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".qasm", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write :func:`dumps` output to ``path`` atomically (:func:`circuits.files.write_atomic`)."""
+    write_atomic(path, dumps(circuit, **kwargs))

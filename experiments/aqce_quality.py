@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from circuits.files import write_atomic  # noqa: E402
 from encoders.aqce import AQCEEncoder  # noqa: E402
 
 NOMINAL = {"f80": 0.80, "f90": 0.90, "f95": 0.95}
@@ -39,12 +39,6 @@ def load_test_images(source: str) -> np.ndarray:
 
     images, _ = load_images(SOURCES[source], "test")
     return images.numpy()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _read_chunks(path: Path) -> list[dict]:
@@ -84,7 +78,7 @@ def summarise(chunks_path: Path, out_md: Path, out_json: Path, args: argparse.Na
             "nominal": NOMINAL[level],
             "seconds_per_image": d["seconds"] / ov.size,
         }
-    _atomic_write(out_json, json.dumps({"config": vars(args), "results": summary}, indent=2, default=str) + "\n")
+    write_atomic(out_json, json.dumps({"config": vars(args), "results": summary}, indent=2, default=str) + "\n")
     lines = [
         "# AQCE quality: overlap Re<t|C|s> per level (MNISQ's \"fidelity\")",
         "",
@@ -121,7 +115,7 @@ def summarise(chunks_path: Path, out_md: Path, out_json: Path, args: argparse.Na
     if out_md.exists() and "\n## Findings" in out_md.read_text():  # keep the hand-written findings
         old = out_md.read_text()
         text += old[old.index("\n## Findings"):]
-    _atomic_write(out_md, text)
+    write_atomic(out_md, text)
     return summary
 
 

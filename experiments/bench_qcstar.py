@@ -38,6 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from circuits.decompose import multiplexed_rotation as gray_code_multiplexor  # noqa: E402
+from circuits.files import write_atomic  # noqa: E402
 from qcstar.net import QCStarNet  # noqa: E402
 
 
@@ -242,10 +243,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines)
     print(text)
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(args.out.suffix + ".tmp")
-        tmp.write_text(text + "\n")
-        tmp.replace(args.out)
+        write_atomic(args.out, text + "\n")
     print(f"ratio_vs_pennylane_default={ratio:.2f}")
     return 0
 

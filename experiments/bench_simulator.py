@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from circuits import Circuit, expectation, simulate  # noqa: E402
+from circuits.files import write_atomic  # noqa: E402
 
 N_QUBITS, N_LAYERS, BATCH, N_FEATURES = 10, 4, 256, 16
 
@@ -146,9 +147,7 @@ def main(argv: list[str] | None = None) -> float:
         result["device_name"] = torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device
         print(f"ours on {result['device_name']}: {result['ours_ms_median_' + args.device]:.2f} ms/step")
     if args.json is not None:
-        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
-        tmp.write_text(json.dumps(result, indent=2))
-        tmp.replace(args.json)
+        write_atomic(args.json, json.dumps(result, indent=2))
     print(f"ratio_vs_pennylane_default={ratio:.2f}")
     return ratio
 

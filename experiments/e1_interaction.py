@@ -32,6 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from circuits.files import write_atomic  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = ("mnist", "fashion-mnist", "kmnist")
 
@@ -118,15 +120,6 @@ def _append(path: Path, rec: dict) -> None:
         os.fsync(fh.fileno())
 
 
-def _atomic(path: Path, text: str | bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    if isinstance(text, bytes):
-        tmp.write_bytes(text)
-    else:
-        tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def report(out: Path, runs: list[dict], command: str, wall: float | None) -> None:
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
@@ -188,13 +181,13 @@ def report(out: Path, runs: list[dict], command: str, wall: float | None) -> Non
                     lines.append(f"| {mode} | {d} | {fa} | {a['params'] if a else '-'} | {fb} | "
                                  f"{b['params'] if b else '-'} | {delta} |")
             lines.append("")
-    _atomic(out / "e1_interaction.json", json.dumps({"command": command, "summary": summary}, indent=1) + "\n")
+    write_atomic(out / "e1_interaction.json", json.dumps({"command": command, "summary": summary}, indent=1) + "\n")
     text = "\n".join(lines) + "\n"
     md = out / "e1_interaction.md"
     # keep a hand-written "Findings" section if one exists
     if md.exists() and "\n## Findings" in md.read_text():
         text += md.read_text()[md.read_text().index("\n## Findings"):]
-    _atomic(md, text)
+    write_atomic(md, text)
     try:
         plot(out / "e1_interaction.png", summary)
     except ImportError:
@@ -235,7 +228,7 @@ def plot(path: Path, summary: list[dict]) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
-    _atomic(path, buf.getvalue())
+    write_atomic(path, buf.getvalue())
 
 
 def main(argv=None) -> int:

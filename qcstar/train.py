@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -35,6 +36,7 @@ import torch
 from torch import nn
 
 from circuits.errors import DataError, QcstarError, ShapeError
+from circuits.files import write_atomic
 
 Tensor = torch.Tensor
 Split = tuple[Tensor, Tensor]
@@ -82,22 +84,14 @@ def _set_rng_state(state: Mapping[str, Any], gen: torch.Generator) -> None:
 
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
     """``torch.save`` to a temporary name in the same folder, then an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(dict(state), tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    torch.save(dict(state), buffer)
+    write_atomic(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True`` (tensors and plain types only)."""
     return torch.load(Path(path), map_location="cpu", weights_only=True)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------------------
@@ -244,9 +238,9 @@ def fit(
         best_state = ck.get("best_model")
         seconds = float(ck.get("seconds", 0.0))
         # the metrics file is rebuilt from the checkpoint: a kill between the two writes loses nothing
-        _write_text_atomic(out / METRICS, "".join(json.dumps(h) + "\n" for h in history))
+        write_atomic(out / METRICS, "".join(json.dumps(h) + "\n" for h in history))
     elif out is not None:
-        _write_text_atomic(out / METRICS, "")
+        write_atomic(out / METRICS, "")
 
     bar = None
     if progress:
@@ -351,5 +345,5 @@ def fit(
             result["test"] = result["test_last"]
         if out is not None:
             summary = {k: v for k, v in result.items() if k != "history"}
-            _write_text_atomic(out / "result.json", json.dumps(summary, indent=2) + "\n")
+            write_atomic(out / "result.json", json.dumps(summary, indent=2) + "\n")
     return result

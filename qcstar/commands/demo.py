@@ -20,6 +20,7 @@ from typing import Any, Callable
 import torch
 
 from circuits import Circuit, simulate
+from circuits.files import write_atomic
 
 #: stages in order; each takes (args, report) and returns a dict of results
 STAGES: list[tuple[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]]]] = []
@@ -234,9 +235,7 @@ def run(args: argparse.Namespace) -> int:
         report[name]["seconds"] = time.perf_counter() - t0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "report.json.tmp"
     public = {k: v for k, v in report.items() if not k.startswith("_")}
-    tmp.write_text(json.dumps(public, indent=2, default=float))
-    tmp.replace(out / "report.json")
+    write_atomic(out / "report.json", json.dumps(public, indent=2, default=float))
     print(f"done in {time.perf_counter() - t_all:.1f} s; report written to {out / 'report.json'}")
     return 0

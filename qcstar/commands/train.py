@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     summary["data"] = getattr(splits, "meta", {})
     print(json.dumps(summary, indent=2))
     if args.out is not None:
-        from qcstar.train import _write_text_atomic
+        from circuits.files import write_atomic
 
-        _write_text_atomic(Path(args.out) / "result.json", json.dumps(summary, indent=2) + "\n")
+        write_atomic(Path(args.out) / "result.json", json.dumps(summary, indent=2) + "\n")
     return 0

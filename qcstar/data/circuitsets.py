@@ -66,6 +66,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from circuits.files import write_atomic
 from circuits.errors import DataError, QasmError, require
 
 __all__ = [
@@ -104,20 +105,6 @@ _LEVEL_RE = re.compile(r"(?<![0-9a-z])(f80|f90|f95)(?![0-9a-z])", re.IGNORECASE)
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _canonical_json(obj: Any) -> bytes:
@@ -316,7 +303,7 @@ def _commit_shard(plan: _Plan, k: int, files: dict[str, bytes]) -> dict[str, Any
         for rel in expected:
             os.replace(tmp / rel, plan.out / rel)
         marker = _marker(plan, k, files)
-        _atomic_write(plan.out / "shards" / f"{k}.done", _canonical_json(marker))
+        write_atomic(plan.out / "shards" / f"{k}.done", _canonical_json(marker))
         return marker
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -511,7 +498,7 @@ def build_dataset(
             (plan.out / kind).mkdir(exist_ok=True)
         manifest_path = plan.out / "manifest.json"
         if not manifest_path.is_file():
-            _atomic_write(manifest_path, _canonical_json(_manifest(plan, complete=False, created=created,
+            write_atomic(manifest_path, _canonical_json(_manifest(plan, complete=False, created=created,
                                                                    versions=versions, content=None)))
         markers: dict[int, dict[str, Any]] = {}
         todo = []
@@ -538,7 +525,7 @@ def build_dataset(
             if bar is not None:
                 bar.close()
         content = _sha256("".join(markers[k]["sha256"] + "\n" for k in range(plan.n_shards)).encode())
-        _atomic_write(manifest_path, _canonical_json(_manifest(plan, complete=True, created=created,
+        write_atomic(manifest_path, _canonical_json(_manifest(plan, complete=True, created=created,
                                                                versions=versions, content=content)))
         shutil.rmtree(plan.out / ".tmp", ignore_errors=True)
     return plan.out

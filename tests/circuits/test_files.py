@@ -1,0 +1,31 @@
+"""The one atomic-write mechanism: a failed write leaves the old file and no temporary behind."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from circuits.files import write_atomic
+
+
+def test_write_atomic_replaces_and_creates_parents(tmp_path):
+    target = tmp_path / "a" / "b" / "out.txt"
+    write_atomic(target, "first")
+    write_atomic(target, b"second")
+    assert target.read_bytes() == b"second"
+    assert os.listdir(target.parent) == ["out.txt"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "out.txt"
+    write_atomic(target, "old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(target, "new")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["out.txt"]  # the temporary file was removed
