@@ -55,6 +55,13 @@ def gray_code_matrix(k: int, *, dtype: torch.dtype = torch.float64, device=None)
     return torch.tensor(rows, dtype=dtype, device=device)
 
 
+def gray_code_cx_controls(k: int) -> list[int]:
+    """Which control (index into ``controls``) the CNOT after rotation ``i`` uses, for
+    ``i = 0 .. 2**k - 1``: the bit in which ``gray(i)`` and ``gray(i + 1 mod 2**k)`` differ."""
+    n = 2**k
+    return [(_gray(i) ^ _gray((i + 1) % n)).bit_length() - 1 for i in range(n)]
+
+
 def multiplexed_rotation(name: str, angles: Tensor | Sequence[float], target: int, controls: Sequence[int]) -> list[Op]:
     """A uniformly controlled rotation as ``2**k`` single-qubit rotations and ``2**k`` CNOTs.
 
@@ -88,10 +95,9 @@ def multiplexed_rotation(name: str, angles: Tensor | Sequence[float], target: in
     m = gray_code_matrix(k, dtype=alpha.dtype, device=alpha.device)
     theta = alpha @ m.T  # (..., n): one matmul keeps it batched and differentiable
     ops: list[Op] = []
-    for i in range(n):
+    for i, c in enumerate(gray_code_cx_controls(k)):
         ops.append(Op(name, (target,), (theta[..., i],)))
-        changed = _gray(i) ^ _gray((i + 1) % n)
-        ops.append(Op("cx", (controls[changed.bit_length() - 1], target)))
+        ops.append(Op("cx", (controls[c], target)))
     return ops
 
 

@@ -416,20 +416,7 @@ class _Runner:
     def add_perm_gate(self, op: Op) -> None:
         if self.layer and (set(op.all_wires) & (set(self.layer) | set(self.layer_reg))):
             self.flush_layer()
-        idx = self._index
-        img = _perm_image(op, idx)  # basis i -> image
-        # new[img[i]] = old[i]  =>  new[j] = old[inv[j]]
-        inv = np.empty_like(img)
-        inv[img] = idx
-        sgn = _diag_sign(op, idx)
-        if self.perm is None:
-            self.perm, self.sign = inv, None
-        else:
-            self.perm = self.perm[inv]
-            if self.sign is not None:
-                self.sign = self.sign[inv]
-        if sgn is not None:
-            self.sign = sgn if self.sign is None else self.sign * sgn
+        self.perm, self.sign = _compose_permutation(self.perm, self.sign, op, self._index)
         self.perm_support.update(op.all_wires)
 
     def flush_perm(self) -> None:
@@ -484,6 +471,42 @@ class _Runner:
                 self.apply_general(op)
         self.flush()
         return self.state()
+
+
+def _compose_permutation(
+    perm: np.ndarray | None, sign: np.ndarray | None, op: Op, idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Append permutation gate ``op`` to ``out[i] = sign[i] * psi[perm[i]]`` (None: identity)."""
+    img = _perm_image(op, idx)  # basis i -> image
+    inv = np.empty_like(img)  # new[img[i]] = old[i]  =>  new[j] = old[inv[j]]
+    inv[img] = idx
+    sgn = _diag_sign(op, idx)
+    if perm is None:
+        perm = inv
+    else:
+        perm = perm[inv]
+        if sign is not None:
+            sign = sign[inv]
+    if sgn is not None:
+        sign = sgn if sign is None else sign * sgn
+    return perm, sign
+
+
+def permutation(ops: Sequence[Op], n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(perm, signs)`` with ``out[i] = signs[i] * psi[perm[i]]`` for a run of permutation gates
+    (CX, CCX, SWAP, CSWAP, DCX, CZ, CCZ) on ``n`` qubits, in order; ``signs`` is None when all +1.
+
+    The simulator composes such runs itself; this is for code that applies the same fixed
+    entangler many times (e.g. the C*-net's CX ladder) with :func:`apply_permutation`.
+    """
+    idx = np.arange(2**n, dtype=np.int64)
+    perm: np.ndarray | None = None
+    sign: np.ndarray | None = None
+    for op in ops:
+        if op.name not in ("cx", "ccx", "swap", "cswap", "dcx", "cz", "ccz") or op.controls or op.mux:
+            raise GateError(f"permutation() takes permutation gates only, got {op!r}")
+        perm, sign = _compose_permutation(perm, sign, op, idx)
+    return (idx.copy() if perm is None else perm), sign
 
 
 def _bits(idx: np.ndarray, w: int) -> np.ndarray:

@@ -62,14 +62,12 @@ def to_qiskit(encoder: Encoder, x: Any):
 
 def _gray_sequence(name: str, target: int, controls: tuple[int, ...]) -> list[tuple[str, tuple[int, ...]]]:
     """The op sequence of the Gray-code multiplexor: ('rot', (i,)) for rotation i, ('cx', (c, t)), ('h', (t,))."""
-    k = len(controls)
-    n = 2**k
-    gray = [i ^ (i >> 1) for i in range(n)]
+    from circuits.decompose import gray_code_cx_controls
+
     seq: list[tuple[str, tuple[int, ...]]] = []
-    for i in range(n):
+    for i, c in enumerate(gray_code_cx_controls(len(controls))):
         seq.append(("rot", (i,)))
-        changed = gray[i] ^ gray[(i + 1) % n]
-        seq.append(("cx", (controls[changed.bit_length() - 1], target)))
+        seq.append(("cx", (controls[c], target)))
     if name == "rx":  # RX = H RZ H, and H on the target commutes with the block structure
         seq = [("h", (target,))] + seq + [("h", (target,))]
     return seq

@@ -39,7 +39,7 @@ from circuits.errors import QcstarError, ShapeError
 from circuits.gates import GATES
 from circuits.ir import Circuit, Op
 from circuits.decompose import multiplexed_rotation
-from circuits.statevector import apply_block, apply_permutation, kron_chain, wire_chunks
+from circuits.statevector import apply_block, apply_permutation, kron_chain, permutation, wire_chunks
 
 from . import algebra
 
@@ -120,31 +120,6 @@ def _entangler_pairs(n: int, entangler: str) -> list[tuple[int, int]]:
     if entangler == "ring" and n > 2:
         pairs.append((n - 1, 0))
     return pairs
-
-
-def _cx_permutation(n: int, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
-    """``perm`` with ``new[i] = old[perm[i]]`` for the CX gates applied in order."""
-    idx = np.arange(2**n, dtype=np.int64)
-    image = idx.copy()  # basis i -> image[i]
-    for c, t in pairs:
-        image = np.where((image >> c) & 1, image ^ (1 << t), image)
-    perm = np.empty_like(image)
-    perm[image] = idx
-    return perm
-
-
-def _zyz(v: Tensor) -> tuple[float, float, float, float]:
-    """(theta, phi, lam, gamma) with v = exp(i gamma) U(theta, phi, lam) for a 2x2 unitary."""
-    v = v.to(torch.complex128)
-    det = torch.linalg.det(v)
-    g0 = float(torch.angle(det)) / 2
-    w = v * complex(math.cos(-g0), math.sin(-g0))
-    a, b = w[0, 0], w[1, 0]
-    theta = 2 * math.atan2(float(b.abs()), float(a.abs()))
-    s = -2 * float(torch.angle(a))  # phi + lam
-    t = 2 * float(torch.angle(b)) if float(b.abs()) > 1e-300 else 0.0  # phi - lam
-    phi, lam = (s + t) / 2, (s - t) / 2
-    return theta, phi, lam, g0 - s / 2
 
 
 # --------------------------------------------------------------------------------------
@@ -299,7 +274,7 @@ class QCStarNet(nn.Module):
                 gen.__exit__(None, None, None)
         self.to(self.real_dtype)
 
-        perm = _cx_permutation(n, _entangler_pairs(n, entangler))
+        perm, _ = permutation([Op("cx", pair) for pair in _entangler_pairs(n, entangler)], n)
         self._has_perm = not np.array_equal(perm, np.arange(2**n))
         self.register_buffer("_perm_sys", torch.from_numpy(perm), persistent=False)
         self._perm_cache: dict[int, tuple[Tensor, Tensor]] = {}
@@ -528,8 +503,8 @@ class QCStarNet(nn.Module):
         ``form="multiplexed"``: one multiplexed rotation per qubit, rotation and layer (mux wires =
         the index qubits n..n+a-1, mux[0] least significant), CX entanglers, and a ``unitary`` op
         for each V_l. ``form="hardware"``: the multiplexed rotations as Gray-code RY/RZ + CX
-        (RX as H RZ H), V_l as a ``u`` gate plus global phase when a = 1 (a ``unitary`` on the a
-        index qubits otherwise, left to the transpiler). ``source``: prepend X gates preparing
+        (RX as H RZ H), V_l a ``unitary`` on the index qubits that ``circuits.qasm.dumps(...,
+        dense="decompose")`` writes as u/cx for a <= 2 (larger a: left to a transpiler). ``source``: prepend X gates preparing
         ``|source>`` on the index register. Parameters are detached (export, not training).
         """
         if form not in ("multiplexed", "hardware"):
@@ -572,12 +547,9 @@ class QCStarNet(nn.Module):
             for c, t in pairs:
                 circ.cx(c, t)
             if vs is not None:
-                if form == "hardware" and a == 1:
-                    theta, phi, lam, gamma = _zyz(vs[l])
-                    circ.append(Op("u", (index[0],), (theta, phi, lam)))
-                    circ.global_phase = circ.global_phase + gamma
-                else:
-                    circ.unitary(vs[l], index)
+                # V_l stays a dense block in both forms: circuits.qasm (dense="decompose") and
+                # circuits.interop synthesise 1- and 2-qubit blocks exactly, phase included
+                circ.unitary(vs[l], index)
         return circ
 
     def extra_repr(self) -> str:

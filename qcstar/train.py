@@ -317,7 +317,6 @@ def fit(
                 try:
                     callback(epoch + 1, metrics)
                 except StopTraining:
-                    stopped = True
                     break
     finally:
         if bar is not None:

@@ -332,3 +332,16 @@ def test_errors_are_clear():
         sample(simulate(Circuit(1)), 0)
     with pytest.raises(ShapeError, match="n_qubits >= 1"):
         Circuit(0)
+
+
+def test_permutation_of_a_gate_run_equals_simulation():
+    from circuits.statevector import apply_permutation, permutation
+
+    ops = [Op("cx", (0, 2)), Op("cz", (1, 2)), Op("ccx", (2, 0, 3)), Op("swap", (3, 1)), Op("ccz", (0, 1, 3))]
+    perm, signs = permutation(ops, 4)
+    psi = torch.randn(3, 16, dtype=C128, generator=torch.Generator().manual_seed(5))
+    s = None if signs is None else torch.from_numpy(signs)
+    got = apply_permutation(psi, torch.from_numpy(perm), None, s)
+    torch.testing.assert_close(got, simulate(Circuit(4, ops), psi, dtype=C128), atol=1e-14, rtol=0)
+    with pytest.raises(GateError, match="permutation gates only"):
+        permutation([Op("h", (0,))], 1)
