@@ -249,12 +249,10 @@ def fit(
         bar = tqdm(total=epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, desc="train",
                    unit="step", dynamic_ncols=True, leave=False)
     epochs_run = 0
-    stopped = False
     model.train()
     try:
         for epoch in range(start_epoch, epochs):
             if max_epochs_this_run is not None and epochs_run >= max_epochs_this_run:
-                stopped = True
                 break
             t0 = time.perf_counter()
             run_loss, run_correct, run_n = 0.0, 0, 0
