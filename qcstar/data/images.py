@@ -37,7 +37,7 @@ import pathlib
 import tempfile
 import zlib
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -218,8 +218,11 @@ _IDX_DTYPES = {
 _MAGIC_NAMES = {IMAGES_MAGIC: "images, 0x00000803", LABELS_MAGIC: "labels, 0x00000801"}
 
 
-def _read_exact(fh: Any, n: int, path: pathlib.Path, what: str) -> bytearray:
-    """Read exactly ``n`` bytes into a fresh (writable) buffer, or raise a truncation error."""
+def _read_exact(fh: Any, n: int, path: pathlib.Path, what: str, *, detail: Callable[[int], str] | None = None) -> bytearray:
+    """Read exactly ``n`` bytes into a fresh (writable) buffer, or raise a truncation error.
+
+    ``detail(got)`` may phrase the error itself (e.g. in terms of the whole file's size).
+    """
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
@@ -229,7 +232,8 @@ def _read_exact(fh: Any, n: int, path: pathlib.Path, what: str) -> bytearray:
             break
         got += k
     if got != n:
-        raise DataError(f"{path} is truncated: {what} needs {n} bytes, only {got} are present")
+        msg = detail(got) if detail is not None else f"{what} needs {n} bytes, only {got} are present"
+        raise DataError(f"{path} is truncated: {msg}")
     return buf
 
 
@@ -286,19 +290,11 @@ def read_idx(
                     f"{p}: header dims {dims} claim {n_data} data bytes, more than max_bytes="
                     f"{max_bytes}; the header is corrupt (or raise max_bytes)"
                 )
-            buf = bytearray(n_data)
-            view = memoryview(buf)
-            got = 0
-            while got < n_data:
-                k = fh.readinto(view[got:])
-                if not k:
-                    break
-                got += k
-            if got != n_data:
-                raise DataError(
-                    f"{p} is truncated: the header (dims {dims}) promises {header + n_data} bytes "
-                    f"decompressed, but only {header + got} are present"
-                )
+            buf = _read_exact(
+                fh, n_data, p, "the data",
+                detail=lambda got: (f"the header (dims {dims}) promises {header + n_data} bytes "
+                                    f"decompressed, but only {header + got} are present"),
+            )
             extra = fh.read(1 << 16)
             if extra:
                 more = len(extra)
