@@ -133,6 +133,19 @@ def _zyz(u: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return a, (total + diff) / 2, c, (total - diff) / 2
 
 
+def one_qubit_rotations(u: Tensor, wire: int) -> tuple[list[Op], float]:
+    """A 2x2 unitary as ``RZ(d) RY(c) RZ(b)`` on ``wire`` and a global phase ``a`` (native gates,
+    exact: ``U = e^{i a} RZ(b) RY(c) RZ(d)``).
+
+    Example::
+
+        ops, phase = one_qubit_rotations(torch.tensor([[0, 1], [1, 0]], dtype=torch.complex128), 0)
+    """
+    a, b, c, d = _zyz(u.detach().to(torch.complex128))
+    ops = [Op("rz", (wire,), (float(d),)), Op("ry", (wire,), (float(c),)), Op("rz", (wire,), (float(b),))]
+    return ops, float(a)
+
+
 def decompose_with_phase(op: Op) -> tuple[list[Op], Param]:
     """Lower ``op`` to plain ops (no ``mux``, no ``controls``) and a global phase.
 

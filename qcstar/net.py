@@ -38,7 +38,7 @@ from torch import nn
 from circuits.errors import QcstarError, ShapeError
 from circuits.gates import GATES
 from circuits.ir import Circuit, Op
-from circuits.decompose import multiplexed_rotation
+from circuits.decompose import multiplexed_rotation, one_qubit_rotations
 from circuits.statevector import apply_block, apply_permutation, kron_chain, permutation, wire_chunks
 
 from . import algebra
@@ -503,8 +503,9 @@ class QCStarNet(nn.Module):
         ``form="multiplexed"``: one multiplexed rotation per qubit, rotation and layer (mux wires =
         the index qubits n..n+a-1, mux[0] least significant), CX entanglers, and a ``unitary`` op
         for each V_l. ``form="hardware"``: the multiplexed rotations as Gray-code RY/RZ + CX
-        (RX as H RZ H), V_l a ``unitary`` on the index qubits that ``circuits.qasm.dumps(...,
-        dense="decompose")`` writes as u/cx for a <= 2 (larger a: left to a transpiler). ``source``: prepend X gates preparing
+        (RX as H RZ H), V_l as RZ RY RZ plus a global phase when a = 1, else a ``unitary`` on the
+        index qubits that ``circuits.qasm.dumps(..., dense="decompose")`` writes as u/cx for
+        a = 2 (larger a: left to a transpiler). ``source``: prepend X gates preparing
         ``|source>`` on the index register. Parameters are detached (export, not training).
         """
         if form not in ("multiplexed", "hardware"):
@@ -547,9 +548,12 @@ class QCStarNet(nn.Module):
             for c, t in pairs:
                 circ.cx(c, t)
             if vs is not None:
-                # V_l stays a dense block in both forms: circuits.qasm (dense="decompose") and
-                # circuits.interop synthesise 1- and 2-qubit blocks exactly, phase included
-                circ.unitary(vs[l], index)
+                if form == "hardware" and a == 1:  # native RZ RY RZ and a global phase
+                    ops, phase = one_qubit_rotations(vs[l], index[0])
+                    circ.extend(ops)
+                    circ.global_phase = circ.global_phase + phase
+                else:  # a dense block; circuits.qasm / circuits.interop synthesise it for a <= 2
+                    circ.unitary(vs[l], index)
         return circ
 
     def extra_repr(self) -> str:

@@ -101,3 +101,16 @@ def test_decompose_plain_and_unsupported():
         multiplexed_rotation("h", torch.zeros(2), 0, [1])
     with pytest.raises(GateError, match="shape"):
         multiplexed_rotation("ry", torch.zeros(3), 0, [1])
+
+
+def test_one_qubit_rotations_are_exact_with_phase():
+    from circuits.decompose import one_qubit_rotations
+    from circuits.statevector import unitary_matrix
+
+    qiskit_qi = pytest.importorskip("qiskit.quantum_info")
+    for seed in range(5):
+        u = torch.tensor(qiskit_qi.random_unitary(2, seed=seed).data)
+        ops, phase = one_qubit_rotations(u, 0)
+        assert [o.name for o in ops] == ["rz", "ry", "rz"]
+        got = unitary_matrix(Circuit(1, ops, phase))
+        torch.testing.assert_close(got, u, atol=1e-12, rtol=0)
