@@ -18,10 +18,10 @@ from .errors import (
 )
 from .gates import GATES, gate_matrix
 from .ir import Circuit, Op
-from .statevector import counts, expectation, probabilities, sample, simulate, unitary_matrix
+from .statevector import counts, expectation, expval, probabilities, sample, simulate, unitary_matrix
 
 __all__ = [
     "BackendError", "Circuit", "DataError", "GATES", "GateError", "MissingDependencyError", "Op",
-    "QasmError", "QcstarError", "ShapeError", "counts", "expectation", "gate_matrix", "probabilities",
+    "QasmError", "QcstarError", "ShapeError", "counts", "expectation", "expval", "gate_matrix", "probabilities",
     "sample", "simulate", "unitary_matrix",
 ]
