@@ -23,6 +23,7 @@ one general path that expands the op to a dense matrix on its wires and contract
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -249,23 +250,186 @@ def wire_chunks(n: int, max_chunk: int = MAX_CHUNK) -> list[tuple[int, int]]:
     return out
 
 
+def _strided_stack(values: Sequence[Tensor]) -> Tensor | None:
+    """``torch.stack(values, -1)`` as one strided view when the values are evenly spaced views of
+    one tensor (the usual ``angles[:, layer, q, 0]`` per gate), else None.
+
+    One view has one backward node; a stack of G selects has G of them, each of which fills a
+    zero tensor the size of the whole parameter tensor. Same values, same gradients.
+    """
+    first = values[0]
+    base = first._base
+    if base is None or len(values) < 2 or first.dim() > 1:
+        return None
+    delta = values[1].storage_offset() - first.storage_offset()
+    if delta <= 0:  # as_strided takes no negative strides
+        return None
+    stride = first.stride()
+    for i, v in enumerate(values):
+        if (
+            v._base is not base
+            or v.stride() != stride
+            or v.storage_offset() != first.storage_offset() + i * delta
+            or v.requires_grad != first.requires_grad
+        ):
+            return None
+    return base.as_strided((*first.shape, len(values)), (*stride, delta), first.storage_offset())
+
+
+class _LayerStep:
+    """A layer of single-qubit ops (multiplexed over the top ``reg`` qubits when reg > 0)."""
+
+    __slots__ = ("reg", "wires", "ops", "mode", "singles", "ranges", "first_slot")
+
+    def __init__(self, reg: int, layer: dict[int, list[int]], mode: str, nsys: int):
+        self.reg = reg
+        self.wires = sorted(layer)
+        self.ops = [layer[w] for w in self.wires]  # op indices per wire, in order
+        self.mode = mode  # "product" (build from |0...0>), "small" (per wire) or "chunks"
+        self.singles: list[int] = []  # wires applied alone
+        self.ranges: list[tuple[int, int]] = []  # (lo, hi) chunks applied as one Kronecker product
+        self.first_slot = 0  # where this layer's wires start in its family's fused matrices
+        if mode == "small":
+            self.singles = list(self.wires)
+        elif mode == "chunks":
+            present = set(self.wires)
+            for low, size in wire_chunks(nsys, MAX_CHUNK):
+                inside = [q for q in range(low, low + size) if q in present]
+                if len(inside) == 1:
+                    self.singles.append(inside[0])
+                elif inside:
+                    self.ranges.append((min(inside), max(inside)))
+
+
+class _PermStep:
+    """A composed run of permutation gates: ``out[i] = sign[i] * psi[perm[i]]``."""
+
+    __slots__ = ("perm", "sign", "identity", "_tensors")
+
+    def __init__(self, perm: np.ndarray, sign: np.ndarray | None):
+        self.perm = perm
+        self.sign = sign if sign is not None and np.any(sign != 1) else None
+        self.identity = bool(np.array_equal(perm, np.arange(perm.size)))
+        self._tensors: dict = {}
+
+    def tensors(self, device, real: torch.dtype) -> tuple[Tensor, Tensor, Tensor | None]:
+        key = (str(device), real)
+        if key not in self._tensors:
+            p = torch.from_numpy(self.perm).to(device)
+            inv = torch.empty_like(p)
+            inv[p] = torch.arange(p.numel(), device=p.device)
+            s = None if self.sign is None else torch.from_numpy(self.sign).to(device=device, dtype=real)
+            self._tensors[key] = (p, inv, s)
+        return self._tensors[key]
+
+
+class _Plan:
+    """What to do with a circuit's ops, decided from their structure alone (cached)."""
+
+    def __init__(self, n: int, ops: Sequence[Op], zero_start: bool):
+        self.n = n
+        self.steps: list[tuple[str, object]] = []
+        idx = np.arange(2**n, dtype=np.int64)
+        self._materialised = not zero_start
+        self._layer: dict[int, list[int]] = {}
+        self._layer_reg: tuple[int, ...] = ()
+        self._perm: np.ndarray | None = None
+        self._sign: np.ndarray | None = None
+        self._perm_support: set[int] = set()
+        for i, op in enumerate(ops):
+            spec = GATES.get(op.name)
+            plain = not op.controls and not op.mux
+            if plain and spec is not None and ((spec.kind == "perm" and spec.num_wires > 1) or op.name in ("cz", "ccz")):
+                if self._layer and (set(op.all_wires) & (set(self._layer) | set(self._layer_reg))):
+                    self._flush_layer()
+                self._perm, self._sign = _compose_permutation(self._perm, self._sign, op, idx)
+                self._perm_support.update(op.all_wires)
+            elif len(op.wires) == 1 and plain:
+                self._add_layer_op(i, op, ())
+            elif (
+                len(op.wires) == 1
+                and op.mux
+                and not op.controls
+                and list(op.mux) == list(range(n - len(op.mux), n))
+                and op.wires[0] < n - len(op.mux)
+            ):
+                self._add_layer_op(i, op, op.mux)
+            else:
+                self._flush_layer()
+                self._flush_perm()
+                self.steps.append(("general", i))
+                self._materialised = True
+        self._flush_layer()
+        self._flush_perm()
+        self.layers = [s for kind, s in self.steps if kind == "layer"]
+
+    def _add_layer_op(self, i: int, op: Op, reg: tuple[int, ...]) -> None:
+        if self._layer and reg != self._layer_reg:
+            self._flush_layer()
+        if self._perm_support.intersection(op.wires + reg):
+            self._flush_perm()  # the queued layer commutes with the queued permutation; this op does not
+        self._layer_reg = reg
+        self._layer.setdefault(op.wires[0], []).append(i)
+
+    def _flush_layer(self) -> None:
+        if not self._layer:
+            return
+        reg = len(self._layer_reg)
+        count = sum(len(v) for v in self._layer.values())
+        if not self._materialised and reg == 0:
+            mode = "product"
+        elif count <= 3:
+            mode = "small"  # a few gates (typical of random or compiled circuits): no Kronecker products
+        else:
+            mode = "chunks"
+        self.steps.append(("layer", _LayerStep(reg, self._layer, mode, self.n - reg)))
+        self._materialised = True
+        self._layer, self._layer_reg = {}, ()
+
+    def _flush_perm(self) -> None:
+        if self._perm is None:
+            return
+        step = _PermStep(self._perm, self._sign)
+        self._perm, self._sign, self._perm_support = None, None, set()
+        # from |0...0> every queued permutation gate fixes the state with sign +1
+        if self._materialised and not (step.identity and step.sign is None):
+            self.steps.append(("perm", step))
+
+
+_PLANS: "OrderedDict[tuple, _Plan]" = OrderedDict()
+_PLAN_CACHE_SIZE = 32
+
+
+def _plan_for(n: int, ops: Sequence[Op], zero_start: bool) -> _Plan:
+    key = (
+        n,
+        zero_start,
+        MAX_CHUNK,
+        tuple((op.name, op.wires, op.controls, op.control_values, op.mux, op.matrix is None) for op in ops),
+    )
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _Plan(n, ops, zero_start)
+        if n <= 16:  # larger registers: permutation tables are too big to keep around
+            _PLANS[key] = plan
+            if len(_PLANS) > _PLAN_CACHE_SIZE:
+                _PLANS.popitem(last=False)
+    else:
+        _PLANS.move_to_end(key)
+    return plan
+
+
 class _Runner:
-    """Executes a circuit op by op with lazy fusion of single-qubit layers and permutations."""
+    """Executes a plan: every layer's matrices are built at once, then the state passes are made."""
 
     def __init__(self, n: int, psi: Tensor | None, batch: int, dtype: torch.dtype, device):
         self.n = n
         self.dtype = dtype
+        self.real = torch.float64 if dtype == torch.complex128 else torch.float32
         self.device = device
         self.batch = batch
         self.psi = psi  # None means |0...0> not yet materialised
-        self.layer: dict[int, list[Op]] = {}  # wire -> queued single-qubit ops, in order
-        self.layer_reg: tuple[int, ...] = ()  # mux register of the pending layer
-        self.perm: np.ndarray | None = None  # new[i] = sign[i] * old[perm[i]]
-        self.sign: np.ndarray | None = None
-        self.perm_support: set[int] = set()
-        self._index = np.arange(2**n, dtype=np.int64)
 
-    # -- state ---------------------------------------------------------------------
     def state(self) -> Tensor:
         if self.psi is None:
             psi = torch.zeros(self.batch, 2**self.n, dtype=self.dtype, device=self.device)
@@ -273,20 +437,7 @@ class _Runner:
             self.psi = psi
         return self.psi
 
-    # -- pending single-qubit layer ------------------------------------------------
-    def add_layer_gate(self, op: Op, reg: tuple[int, ...]) -> None:
-        """Queue a single-qubit op (multiplexed over ``reg`` when non-empty) for the next layer."""
-        if self.layer and reg != self.layer_reg:
-            self.flush_layer()
-        if self.perm_support.intersection(op.wires + reg):
-            # the queued layer commutes with the queued permutation; this op does not
-            self.flush_perm()
-        self.layer_reg = reg
-        self.layer.setdefault(op.wires[0], []).append(op)
-
-    def _real(self) -> torch.dtype:
-        return torch.float64 if self.dtype == torch.complex128 else torch.float32
-
+    # -- matrices ------------------------------------------------------------------
     def _param2d(self, p, mux: bool) -> Tensor:
         """A parameter as (Bx, Rx): batch axis then multiplexer axis (1 where absent)."""
         t = _param_tensor(p, self.dtype, self.device)
@@ -296,181 +447,149 @@ class _Runner:
             return t.unsqueeze(0) if t.dim() == 1 else t
         return t.unsqueeze(1)
 
-    def _layer_matrices(self, layer: dict[int, list[Op]]) -> tuple[list[int], Tensor]:
-        """Fuse the queued ops: wires (sorted) and their matrices (Bm, Rm, W, 2, 2).
+    def _stacked_params(self, items: list[Op], j: int) -> Tensor:
+        """Parameter ``j`` of every op in ``items`` as one tensor (Bx, Rx, G)."""
+        values = [op.params[j] for op in items]
+        first = values[0]
+        mux = bool(items[0].mux)
+        if isinstance(first, Tensor) and all(
+            isinstance(v, Tensor) and v.shape == first.shape and v.dtype == first.dtype for v in values
+        ):
+            t = _strided_stack(values)
+            if t is None:
+                t = torch.stack(values, dim=-1)
+            t = t.to(device=self.device, dtype=self.real)  # (*shape, G)
+            if t.dim() == 1:
+                return t.view(1, 1, -1)
+            if mux:
+                return t.unsqueeze(0) if t.dim() == 2 else t
+            return t.unsqueeze(1)
+        if not any(isinstance(v, Tensor) for v in values):
+            return torch.tensor(values, dtype=self.real, device=self.device).view(1, 1, -1)
+        cols = [self._param2d(v, mux) for v in values]
+        shape = torch.Size(np.broadcast_shapes(*(tuple(c.shape) for c in cols)))
+        return torch.stack([c.expand(shape) for c in cols], dim=-1)
 
-        All ops of one gate name are built in one vectorised call, and the per-wire products
-        are taken position by position over all wires at once: a handful of tensor ops per
-        layer instead of a handful per gate.
+    def _family_matrices(self, ops: Sequence[Op], layers: list[_LayerStep]) -> Tensor:
+        """Fused per-wire matrices (Bm, Rm, S, 2, 2) of every wire slot of ``layers`` (one family).
+
+        Ops of one gate name, across all the layers, are built in one vectorised call; the
+        products along each wire are taken position by position over all slots at once.
         """
-        wires = sorted(layer)
-        by_name: dict[str | None, list[tuple[int, int, Op]]] = {}
-        for wi, w in enumerate(wires):
-            for k, op in enumerate(layer[w]):
-                by_name.setdefault(op.name if op.matrix is None else None, []).append((wi, k, op))
+        by_name: dict[str | None, list[tuple[int, int]]] = {}  # name -> [(slot, depth position)]
+        slot = 0
+        depth = 1
+        for layer in layers:
+            layer.first_slot = slot
+            for per_wire in layer.ops:
+                depth = max(depth, len(per_wire))
+                for k, i in enumerate(per_wire):
+                    op = ops[i]
+                    by_name.setdefault(op.name if op.matrix is None else None, []).append((slot, k, i))
+                slot += 1
         blocks: list[Tensor] = []  # each (Bg, Rg, G, 2, 2)
-        slot: dict[tuple[int, int], int] = {}
+        position: dict[tuple[int, int], int] = {}
         count = 0
         for name, items in by_name.items():
             if name is None:
-                for wi, k, op in items:
+                for _, _, i in items:
+                    op = ops[i]
                     m = op_base_matrix(op, self.dtype, self.device)
                     blocks.append((m if op.mux else m.unsqueeze(1)).unsqueeze(2))
-                    slot[(wi, k)] = count
-                    count += 1
-                continue
-            spec = GATES[name]
-            if spec.num_params == 0:
-                m = spec.matrix_fn([], self.dtype).to(self.device)
-                block = m.expand(1, 1, len(items), 2, 2)
             else:
-                params = []
-                for j in range(spec.num_params):
-                    cols = [self._param2d(op.params[j], bool(op.mux)) for _, _, op in items]
-                    shape = torch.broadcast_shapes(*(c.shape for c in cols))
-                    params.append(torch.stack([c.expand(shape) for c in cols], dim=-1))
-                block = spec.matrix_fn(params, self.dtype)
-            blocks.append(block)
-            for i, (wi, k, _) in enumerate(items):
-                slot[(wi, k)] = count + i
-            count += len(items)
-        depth = max(len(layer[w]) for w in wires)
+                spec = GATES[name]
+                group = [ops[i] for _, _, i in items]
+                if spec.num_params == 0:
+                    blocks.append(spec.matrix_fn([], self.dtype).to(self.device).expand(1, 1, len(items), 2, 2))
+                else:
+                    params = [self._stacked_params(group, j) for j in range(spec.num_params)]
+                    blocks.append(spec.matrix_fn(params, self.dtype))
+            for s, k, _ in items:
+                position[(s, k)] = count
+                count += 1
         bm = max(b.shape[0] for b in blocks)
         rm = max(b.shape[1] for b in blocks)
         if depth == 1 and len(blocks) == 1:
             fused = blocks[0].expand(bm, rm, -1, 2, 2)
-            order = [slot[(wi, 0)] for wi in range(len(wires))]
-            if order != list(range(len(order))):
-                fused = fused[:, :, order]
-            return wires, fused
+            order = [position[(s, 0)] for s in range(slot)]
+            return fused if order == list(range(slot)) else fused[:, :, order]
         eye = torch.eye(2, dtype=self.dtype, device=self.device).expand(1, 1, 1, 2, 2)
         every = torch.cat([b.expand(bm, rm, b.shape[2], 2, 2) for b in blocks + [eye]], dim=2)
-        idx = torch.tensor(
-            [[slot.get((wi, k), count) for k in range(depth)] for wi in range(len(wires))],
-            device=every.device,
-        )
-        sel = every[:, :, idx.flatten()].view(bm, rm, len(wires), depth, 2, 2)
+        idx = torch.tensor([[position.get((s, k), count) for k in range(depth)] for s in range(slot)], device=every.device)
+        sel = every[:, :, idx.flatten()].view(bm, rm, slot, depth, 2, 2)
         fused = sel[:, :, :, 0]
         for k in range(1, depth):
             fused = sel[:, :, :, k] @ fused
-        return wires, fused
+        return fused
 
-    def flush_layer(self) -> None:
-        if not self.layer:
-            return
-        n, layer, reg = self.n, self.layer, len(self.layer_reg)
-        self.layer = {}
-        self.layer_reg = ()
-        nsys = n - reg
-        if self.psi is not None and sum(len(v) for v in layer.values()) <= 3:
-            # a few gates (typical of random or compiled circuits): skip the layer machinery
-            psi = self.psi
-            for q, ops in layer.items():
-                m = None
-                for op in ops:
-                    g = op_base_matrix(op, self.dtype, self.device)
-                    m = g if m is None else g @ m
-                psi = apply_block(psi, m, q, 1, nsys, reg)
-            self.psi = psi
-            return
-        wires, fused = self._layer_matrices(layer)  # (Bm, Rm, W, 2, 2)
-        where = {w: i for i, w in enumerate(wires)}
-        if self.psi is None and reg == 0:
+    def _family_krons(self, fused: Tensor, layers: list[_LayerStep]) -> dict[tuple[int, int], Tensor]:
+        """Kronecker products (Bm, Rm, 2**span, 2**span) of every chunk of ``layers``, keyed by
+        (layer id, lo); one vectorised construction per chunk span."""
+        by_span: dict[int, list[tuple[int, int, list[int]]]] = {}
+        pad = fused.shape[2]
+        for layer in layers:
+            where = {w: layer.first_slot + j for j, w in enumerate(layer.wires)}
+            for lo, hi in layer.ranges:
+                rows = [where.get(q, pad) for q in range(hi, lo - 1, -1)]
+                by_span.setdefault(hi - lo + 1, []).append((id(layer), lo, rows))
+        out: dict[tuple[int, int], Tensor] = {}
+        if not by_span:
+            return out
+        eye = torch.eye(2, dtype=self.dtype, device=self.device).expand(*fused.shape[:2], 1, 2, 2)
+        ext = torch.cat([fused, eye], dim=2)
+        for span, entries in by_span.items():
+            idx = torch.tensor([rows for _, _, rows in entries], device=ext.device)
+            mats = ext[:, :, idx.flatten()].view(*ext.shape[:2], len(entries), span, 2, 2)
+            krons = kron_chain(list(mats.unbind(3))).unbind(2)
+            for (lid, lo, _), k in zip(entries, krons):
+                out[(lid, lo)] = k
+        return out
+
+    # -- execution -----------------------------------------------------------------
+    def run(self, plan: _Plan, ops: Sequence[Op]) -> Tensor:
+        families: dict[int, list[_LayerStep]] = {}
+        for layer in plan.layers:
+            families.setdefault(layer.reg, []).append(layer)
+        fused: dict[int, Tensor] = {}
+        krons: dict[tuple[int, int], Tensor] = {}
+        for reg, layers in families.items():
+            fused[reg] = self._family_matrices(ops, layers)
+            krons.update(self._family_krons(fused[reg], layers))
+        for kind, step in plan.steps:
+            if kind == "layer":
+                self._apply_layer(step, fused[step.reg], krons)
+            elif kind == "perm":
+                p, inv, s = step.tensors(self.device if self.device is not None else "cpu", self.real)
+                psi = self.state()
+                if p.device != psi.device:
+                    p, inv, s = step.tensors(psi.device, self.real)
+                self.psi = psi * s if step.identity else apply_permutation(psi, p, inv, s)
+            else:
+                op = ops[step]
+                m = op_full_matrix(op, self.dtype, self.device)
+                self.psi = apply_matrix(self.state(), m, op.all_wires, self.n)
+        return self.state()
+
+    def _apply_layer(self, layer: _LayerStep, fused: Tensor, krons: dict) -> None:
+        reg, nsys = layer.reg, self.n - layer.reg
+        first = layer.first_slot
+        if layer.mode == "product":
             # product state from |0...0>: the first column of each wire's matrix
-            e0 = torch.zeros(1, 2, dtype=self.dtype, device=self.device)
+            e0 = torch.zeros(1, 2, dtype=self.dtype, device=fused.device)
             e0[:, 0] = 1
-            first = fused[:, 0, :, :, 0].unbind(1)  # W x (Bm, 2)
-            cols = [first[where[q]] if q in where else e0 for q in range(nsys - 1, -1, -1)]
-            psi = _kron_vectors(cols).reshape(-1, 2**n)
+            where = {w: first + j for j, w in enumerate(layer.wires)}
+            cols = [fused[:, 0, where[q], :, 0] if q in where else e0 for q in range(nsys - 1, -1, -1)]
+            psi = _kron_vectors(cols).reshape(-1, 2**self.n)
             self.psi = psi.expand(self.batch, -1) if psi.shape[0] != self.batch else psi
             return
         psi = self.state()
-        # chunks with >= 2 queued wires are applied as one Kronecker product each; chunks of
-        # the same span share one vectorised Kronecker construction
-        singles: list[int] = []
-        spans: dict[int, list[tuple[int, int]]] = {}
-        for low, size in wire_chunks(nsys, MAX_CHUNK):
-            inside = [q for q in range(low, low + size) if q in where]
-            if len(inside) == 1:
-                singles.append(inside[0])
-            elif inside:
-                lo, hi = min(inside), max(inside)
-                spans.setdefault(hi - lo + 1, []).append((lo, hi))
-        eye = torch.eye(2, dtype=self.dtype, device=self.device).expand(*fused.shape[:2], 1, 2, 2)
-        ext = torch.cat([fused, eye], dim=2)
-        pad = fused.shape[2]
-        for q in singles:
-            m = fused[:, :, where[q]]
+        for q in layer.singles:
+            m = fused[:, :, first + layer.wires.index(q)]
             psi = apply_block(psi, m if reg else m[:, 0], q, 1, nsys, reg)
-        for span, ranges in spans.items():
-            idx = torch.tensor(
-                [[where.get(q, pad) for q in range(hi, lo - 1, -1)] for lo, hi in ranges], device=ext.device
-            )
-            mats = ext[:, :, idx.flatten()].view(*ext.shape[:2], len(ranges), span, 2, 2)
-            krons = kron_chain(list(mats.unbind(3))).unbind(2)  # C x (Bm, Rm, 2**span, 2**span)
-            for k, (lo, _) in zip(krons, ranges):
-                psi = apply_block(psi, k if reg else k[:, 0], lo, span, nsys, reg)
+        for lo, hi in layer.ranges:
+            k = krons[(id(layer), lo)]
+            psi = apply_block(psi, k if reg else k[:, 0], lo, hi - lo + 1, nsys, reg)
         self.psi = psi
-
-    # -- pending permutation -------------------------------------------------------
-    def add_perm_gate(self, op: Op) -> None:
-        if self.layer and (set(op.all_wires) & (set(self.layer) | set(self.layer_reg))):
-            self.flush_layer()
-        self.perm, self.sign = _compose_permutation(self.perm, self.sign, op, self._index)
-        self.perm_support.update(op.all_wires)
-
-    def flush_perm(self) -> None:
-        if self.perm is None:
-            return
-        perm, sign = self.perm, self.sign
-        self.perm, self.sign, self.perm_support = None, None, set()
-        if self.psi is None:
-            # every queued permutation gate fixes |0...0> with sign +1
-            return
-        psi = self.state()
-        p = torch.from_numpy(perm).to(self.device)
-        s = None
-        if sign is not None and np.any(sign != 1):
-            real = torch.float64 if self.dtype == torch.complex128 else torch.float32
-            s = torch.from_numpy(sign).to(device=self.device, dtype=real)
-        if np.array_equal(perm, self._index):
-            self.psi = psi if s is None else psi * s
-        else:
-            self.psi = apply_permutation(psi, p, None, s)
-
-    def flush(self) -> None:
-        self.flush_layer()
-        self.flush_perm()
-
-    # -- general op ----------------------------------------------------------------
-    def apply_general(self, op: Op) -> None:
-        self.flush()
-        psi = self.state()
-        m = op_full_matrix(op, self.dtype, self.device)
-        self.psi = apply_matrix(psi, m, op.all_wires, self.n)
-
-    def run(self, ops: Iterable[Op]) -> Tensor:
-        n = self.n
-        for op in ops:
-            spec = GATES.get(op.name)
-            if spec is not None and spec.kind == "perm" and not op.controls and not op.mux and spec.num_wires > 1:
-                self.add_perm_gate(op)
-            elif op.name in ("cz", "ccz") and not op.controls and not op.mux:
-                self.add_perm_gate(op)
-            elif len(op.wires) == 1 and not op.controls and not op.mux:
-                self.add_layer_gate(op, ())
-            elif (
-                len(op.wires) == 1
-                and op.mux
-                and not op.controls
-                and list(op.mux) == list(range(n - len(op.mux), n))
-                and op.wires[0] < n - len(op.mux)
-            ):
-                self.add_layer_gate(op, op.mux)
-            else:
-                self.apply_general(op)
-        self.flush()
-        return self.state()
 
 
 def _compose_permutation(
@@ -593,7 +712,7 @@ def simulate(
         if psi.shape[0] != bp:
             psi = psi.expand(bp, dim)
     runner = _Runner(n, psi, bp, dtype, device)
-    out = runner.run(circuit.ops)
+    out = runner.run(_plan_for(n, circuit.ops, psi is None), circuit.ops)
     if out.shape[0] != bp:
         out = out.expand(bp, dim)
     phase = circuit.global_phase

@@ -345,3 +345,52 @@ def test_permutation_of_a_gate_run_equals_simulation():
     torch.testing.assert_close(got, simulate(Circuit(4, ops), psi, dtype=C128), atol=1e-14, rtol=0)
     with pytest.raises(GateError, match="permutation gates only"):
         permutation([Op("h", (0,))], 1)
+
+
+def test_per_gate_views_of_one_tensor_give_the_same_gradients(monkeypatch):
+    # angles[:, layer, q, k] per gate is read as one strided view; the result and the gradients
+    # must equal the plain stack of the selects
+    torch.manual_seed(3)
+    raw = torch.randn(5, 2 * 3 * 4, dtype=torch.float64, requires_grad=True)
+
+    def loss():
+        angles = raw.view(5, 2, 4, 3)  # (B, L, n, 3)
+        c = Circuit(4)
+        for layer in range(2):
+            for q in range(4):
+                c.ry(angles[:, layer, q, 0], q).rz(angles[:, layer, q, 1], q).rx(angles[:, layer, 3 - q, 2], q)
+            for q in range(3):
+                c.cx(q, q + 1)
+        return expectation(simulate(c, dtype=C128), "ZIXZ").sum()
+
+    calls = []
+    real_stack = sv._strided_stack
+    monkeypatch.setattr(sv, "_strided_stack", lambda v: calls.append(real_stack(v)) or calls[-1])
+    fast_value, = torch.autograd.grad(loss(), raw)
+    assert sum(r is not None for r in calls) >= 2  # ry and rz took the strided view; rx (reversed wires) did not
+    monkeypatch.setattr(sv, "_strided_stack", lambda v: None)
+    plain_value, = torch.autograd.grad(loss(), raw)
+    torch.testing.assert_close(fast_value, plain_value, atol=1e-12, rtol=0)
+    # evenly spaced but descending views (one layer, wires reversed) fall back to the stack
+    monkeypatch.setattr(sv, "_strided_stack", real_stack)
+    angles = raw.view(5, 2, 4, 3)
+    c = Circuit(4)
+    for q in range(4):
+        c.rx(angles[:, 0, 3 - q, 2], q)
+    assert sv._strided_stack([angles[:, 0, 3 - q, 2] for q in range(4)]) is None
+    assert simulate(c, dtype=C128).shape == (5, 16)
+
+
+def test_cached_plans_follow_structure_not_values():
+    # the same structure with new values reuses a plan; a new structure gets its own
+    sv._PLANS.clear()
+    for theta in (0.1, 0.7):
+        c = Circuit(3).ry(theta, 0).ry(2 * theta, 1).cx(0, 1).rz(theta, 2).cx(1, 2)
+        ref = Statevector.from_instruction(
+            QuantumCircuit(3).compose(qlib.RYGate(theta), [0]).compose(qlib.RYGate(2 * theta), [1])
+            .compose(qlib.CXGate(), [0, 1]).compose(qlib.RZGate(theta), [2]).compose(qlib.CXGate(), [1, 2])
+        )
+        np.testing.assert_allclose(simulate(c, dtype=C128).numpy(), ref.data, atol=1e-12)
+    assert len(sv._PLANS) == 1
+    simulate(Circuit(3).ry(0.3, 0).cx(1, 0), dtype=C128)
+    assert len(sv._PLANS) == 2
