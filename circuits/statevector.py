@@ -208,6 +208,105 @@ def apply_block(psi: Tensor, mat: Tensor, low: int, k: int, n: int, reg: int = 0
     return out.reshape(bp, -1)
 
 
+def _block_forward(s: Tensor, mat: Tensor, low: int, k: int, n: int) -> Tensor:
+    """``mat`` (Bm, 2**k, 2**k) on wires [low, low + k) of s (B, 2**n): one matmul on a view."""
+    b, dk = s.shape[0], 2**k
+    high, lowd = 2 ** (n - low - k), 2**low
+    if low == 0:
+        return (s.view(b, high, dk) @ mat.mT).view(b, -1)
+    if high == 1:
+        return (mat @ s.view(b, dk, lowd)).view(b, -1)
+    return (mat.unsqueeze(1) @ s.view(b, high, dk, lowd)).view(b, -1)
+
+
+def _block_backward(gc: Tensor, s: Tensor, mat: Tensor, low: int, k: int, n: int, want_mat: bool):
+    """Backward of :func:`_block_forward` in conjugate form.
+
+    ``gc`` is the conjugate of the output's gradient; returns the conjugate of the input's
+    gradient (``mat^T gc``) and the matrix gradient ``conj(sum gc s^T)``. Both are matmuls on
+    transposed views: no conjugated copy of a state is made.
+    """
+    b, dk = s.shape[0], 2**k
+    high, lowd = 2 ** (n - low - k), 2**low
+    gm = None
+    if low == 0:
+        g3 = gc.view(b, high, dk)
+        if want_mat:
+            gm = g3.mT @ s.view(b, high, dk)
+        gin = g3 @ mat
+    elif high == 1:
+        g3 = gc.view(b, dk, lowd)
+        if want_mat:
+            gm = g3 @ s.view(b, dk, lowd).mT
+        gin = mat.mT @ g3
+    else:
+        g4 = gc.view(b, high, dk, lowd)
+        if want_mat:
+            gm = (g4 @ s.view(b, high, dk, lowd).mT).sum(1)
+        gin = mat.mT.unsqueeze(1) @ g4
+    if gm is not None:
+        gm = gm.conj()
+        if mat.shape[0] == 1 and b > 1:
+            gm = gm.sum(0, keepdim=True)
+    return gin.view(b, -1), gm
+
+
+class _FusedChain(torch.autograd.Function):
+    """A run of block matmuls and signed gathers on a (B, 2**n) state as ONE autograd node.
+
+    The backward carries the *conjugate* of the state's gradient: every step then is a matmul
+    with a transposed (not conjugated) matrix or view, so no conjugated copy of a state is ever
+    made (torch's own complex matmul backward makes one per matmul), and a whole run costs one
+    node instead of dozens.
+
+    ``program`` items: ``("block", low, k, i)`` applies ``mats[i]`` (Bm, 2**k, 2**k) on wires
+    [low, low + k); ``("perm", perm, inverse, sign)`` is ``out[j] = sign[j] psi[perm[j]]``
+    (``perm`` None: signs only; ``sign`` None: no signs).
+    """
+
+    @staticmethod
+    def forward(ctx, program: list, n: int, psi: Tensor, *mats: Tensor) -> Tensor:  # type: ignore[override]
+        s = psi.contiguous()
+        saved = []
+        for step in program:
+            if step[0] == "block":
+                _, low, k, i = step
+                saved.append(s)
+                s = _block_forward(s, mats[i], low, k, n)
+            else:
+                _, perm, _, sign = step
+                if perm is not None:
+                    s = _Gather._take(s, perm)
+                if sign is not None:
+                    s = s * sign
+        ctx.program, ctx.n, ctx.n_saved = program, n, len(saved)
+        ctx.save_for_backward(*saved, *mats)
+        return s
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        tensors = ctx.saved_tensors
+        saved, mats = tensors[: ctx.n_saved], tensors[ctx.n_saved:]
+        gc = torch.conj_physical(grad).contiguous()
+        mat_grads: list[Tensor | None] = [None] * len(mats)
+        j = ctx.n_saved
+        for step in reversed(ctx.program):
+            if step[0] == "block":
+                _, low, k, i = step
+                j -= 1
+                gc, gm = _block_backward(gc, saved[j], mats[i], low, k, ctx.n, ctx.needs_input_grad[3 + i])
+                if gm is not None:
+                    mat_grads[i] = gm if mat_grads[i] is None else mat_grads[i] + gm
+            else:
+                _, _, inverse, sign = step
+                if sign is not None:
+                    gc = gc * sign
+                if inverse is not None:
+                    gc = _Gather._take(gc, inverse)
+        grad_psi = torch.conj_physical(gc) if ctx.needs_input_grad[2] else None
+        return (None, None, grad_psi, *mat_grads)
+
+
 def apply_matrix(psi: Tensor, mat: Tensor, wires: Sequence[int], n: int) -> Tensor:
     """Apply a dense (Bm, 2**w, 2**w) matrix on arbitrary ``wires`` (index b(wires[0]) + 2 b(wires[1]) ...)."""
     w = len(wires)
@@ -555,20 +654,42 @@ class _Runner:
         for reg, layers in families.items():
             fused[reg] = self._family_matrices(ops, layers)
             krons.update(self._family_krons(fused[reg], layers))
+        self._program: list = []  # pending run of blocks and permutations, applied as one node
+        self._mats: list[Tensor] = []
         for kind, step in plan.steps:
             if kind == "layer":
-                self._apply_layer(step, fused[step.reg], krons)
+                if step.reg == 0 and step.mode != "product":
+                    self._queue_layer(step, fused[0], krons)
+                else:
+                    self._flush_program()
+                    self._apply_layer(step, fused[step.reg], krons)
             elif kind == "perm":
-                p, inv, s = step.tensors(self.device if self.device is not None else "cpu", self.real)
-                psi = self.state()
-                if p.device != psi.device:
-                    p, inv, s = step.tensors(psi.device, self.real)
-                self.psi = psi * s if step.identity else apply_permutation(psi, p, inv, s)
+                if self.psi is None:
+                    self.state()
+                p, inv, s = step.tensors(self.psi.device, self.real)
+                self._program.append(("perm", None if step.identity else p, None if step.identity else inv, s))
             else:
+                self._flush_program()
                 op = ops[step]
                 m = op_full_matrix(op, self.dtype, self.device)
                 self.psi = apply_matrix(self.state(), m, op.all_wires, self.n)
+        self._flush_program()
         return self.state()
+
+    def _queue_layer(self, layer: _LayerStep, fused: Tensor, krons: dict) -> None:
+        self.state()
+        first = layer.first_slot
+        for q in layer.singles:
+            self._program.append(("block", q, 1, len(self._mats)))
+            self._mats.append(fused[:, 0, first + layer.wires.index(q)])
+        for lo, hi in layer.ranges:
+            self._program.append(("block", lo, hi - lo + 1, len(self._mats)))
+            self._mats.append(krons[(id(layer), lo)][:, 0])
+
+    def _flush_program(self) -> None:
+        if self._program:
+            self.psi = _FusedChain.apply(self._program, self.n, self.state(), *self._mats)
+            self._program, self._mats = [], []
 
     def _apply_layer(self, layer: _LayerStep, fused: Tensor, krons: dict) -> None:
         reg, nsys = layer.reg, self.n - layer.reg

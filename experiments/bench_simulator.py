@@ -18,7 +18,7 @@ layer to the wires CX(0, 1) reaches, see ``circuits.statevector.light_cone``). T
 printed as ``ratio_light_cone=``; it is not the headline because it no longer simulates the
 whole circuit.
 
-Run:  python experiments/bench_simulator.py [--repeats 7] [--device cuda]
+Run:  python experiments/bench_simulator.py [--repeats 7] [--tune-allocator] [--device cuda]
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from circuits import Circuit, expectation, expval, simulate  # noqa: E402
+from circuits.allocator import tune_allocator  # noqa: E402
 from circuits.files import write_atomic  # noqa: E402
 
 N_QUBITS, N_LAYERS, BATCH, N_FEATURES = 10, 4, 256, 16
@@ -143,8 +144,13 @@ def main(argv: list[str] | None = None) -> float:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="also time our simulator on this device (e.g. cuda)")
     ap.add_argument("--json", type=Path, default=None, help="write the numbers here (atomically)")
+    ap.add_argument(
+        "--tune-allocator", action="store_true",
+        help="call circuits.allocator.tune_allocator() first (process-wide: PennyLane gets it too)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    tuned = tune_allocator() if args.tune_allocator else False
 
     x, linear = make_problem()
     # ours first, before PennyLane has run in this process (see the allocator note above)
@@ -188,6 +194,7 @@ def main(argv: list[str] | None = None) -> float:
     result = {
         "machine": f"{platform.processor() or platform.machine()}, torch threads={args.threads}",
         "torch": torch.__version__,
+        "allocator_tuned": tuned,
         "ours_ms_median": ours_ms,
         "ours_ms_all": [1e3 * t for t in ours],
         "pennylane_default_qubit_ms_median": theirs_ms,
