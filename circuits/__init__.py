@@ -4,7 +4,8 @@
 * :mod:`circuits.gates` - the gate catalogue with exact (Qiskit-convention) matrices;
 * :mod:`circuits.statevector` - the one simulator (torch, batched, differentiable, CPU/CUDA);
 * :mod:`circuits.qasm` - OpenQASM 2/3 and MNISQ's Dense dialect;
-* :mod:`circuits.interop` - conversions to and from Qiskit and PennyLane.
+* :mod:`circuits.interop` - conversions to and from Qiskit and PennyLane;
+* :mod:`circuits.allocator` - opt-in glibc tuning that keeps freed state tensors for reuse.
 """
 
 from .errors import (

@@ -14,7 +14,12 @@ How it stays fast (think in memory passes over the state):
   CCZ) are composed into one signed permutation and applied as a single gather, whose
   backward is the inverse gather;
 * multiplexed single-qubit gates controlled by the top qubits (the C*-net's block-diagonal
-  layers) use the same chunked kernel with one matrix per value of the index register.
+  layers) use the same chunked kernel with one matrix per value of the index register;
+* these decisions depend on the ops' structure only, so they are made once per structure
+  (:class:`_Plan`, cached); executing a plan builds every layer's matrices in one vectorised
+  call per gate name, and a run of chunk matmuls and gathers is one autograd node
+  (:class:`_FusedChain`) whose backward makes no conjugated copies of the state;
+* :func:`expval` simulates only the observable's light cone (:func:`light_cone`).
 
 Everything else (dense 2-qubit blocks, controlled and general multiplexed ops) goes through
 one general path that expands the op to a dense matrix on its wires and contracts it.
