@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -502,6 +502,8 @@ class _Plan:
 
 _PLANS: "OrderedDict[tuple, _Plan]" = OrderedDict()
 _PLAN_CACHE_SIZE = 32
+#: Plans keep their permutation tables (2**n entries each); only small registers are cached.
+_PLAN_CACHE_MAX_QUBITS = 12
 
 
 def _plan_for(n: int, ops: Sequence[Op], zero_start: bool) -> _Plan:
@@ -514,7 +516,7 @@ def _plan_for(n: int, ops: Sequence[Op], zero_start: bool) -> _Plan:
     plan = _PLANS.get(key)
     if plan is None:
         plan = _Plan(n, ops, zero_start)
-        if n <= 16:  # larger registers: permutation tables are too big to keep around
+        if n <= _PLAN_CACHE_MAX_QUBITS:  # larger registers: permutation tables are too big to keep around
             _PLANS[key] = plan
             if len(_PLANS) > _PLAN_CACHE_SIZE:
                 _PLANS.popitem(last=False)

@@ -224,7 +224,7 @@ def main(argv=None) -> int:
         (f"PennyLane default.qubit + fused QubitUnitary multiplexors, micro-batch {micro}", m_fus, t_fus),
     ]
     lines = [
-        f"# bench_qcstar: one training step (forward + backward)",
+        "# bench_qcstar: one training step (forward + backward)",
         "",
         f"n = {args.qubits}, d = {args.circuits} (a = {net32.n_index}), L = {args.layers}, batch {args.batch}, "
         f"interaction on, RY+RZ, CX ladder, linear angle net on 8x8, <Z_q> readout, CE loss.",

@@ -33,7 +33,7 @@ def _label(obs, n):
 
 @pytest.fixture(scope="module")
 def random_circuits():
-    qiskit = pytest.importorskip("qiskit")  # noqa: F841
+    pytest.importorskip("qiskit")
     from qiskit.circuit.random import random_circuit
 
     from circuits.interop import from_qiskit
