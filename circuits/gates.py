@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from .errors import GateError
@@ -42,12 +43,20 @@ class GateSpec:
     qasm3_name: str | None = None  # name in stdgates.inc (or "U" builtin)
 
 
+def broadcast_shape(*shapes: Sequence[int]) -> torch.Size:
+    """``torch.broadcast_shapes`` at a tenth of its cost (numpy's; torch's is Python with guards).
+
+    Raises ValueError when the shapes do not broadcast.
+    """
+    return torch.Size(np.broadcast_shapes(*(tuple(s) for s in shapes)))
+
+
 def _stack(entries: list[list], dtype: torch.dtype) -> Tensor:
     """Build a (..., d, d) matrix from a nested list of scalars and broadcastable tensors."""
     flat = [e for row in entries for e in row]
     tensors = [e for e in flat if isinstance(e, Tensor)]
     if tensors:
-        shape = torch.broadcast_shapes(*(t.shape for t in tensors))
+        shape = broadcast_shape(*(t.shape for t in tensors))
         device = tensors[0].device
     else:
         shape, device = (), None

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .errors import GateError, ShapeError, require
-from .gates import GATES, canonical_name, gate_matrix
+from .gates import GATES, broadcast_shape, canonical_name, gate_matrix
 from .ir import Circuit, Op, _select_op
 from .statevector import op_base_matrix, op_full_matrix
 
@@ -729,7 +729,7 @@ class _FromPennyLane:
         d = 2 ** len(targets)
         eye = torch.eye(d, dtype=torch.complex128)
         blocks += [eye] * (2 ** len(control) - len(blocks))
-        shape = torch.broadcast_shapes(*(b.shape for b in blocks))
+        shape = broadcast_shape(*(b.shape for b in blocks))
         dtype = torch.complex128 if any(b.dtype == torch.complex128 for b in blocks) else blocks[0].dtype
         stacked = torch.stack([b.to(dtype).expand(shape) for b in blocks], dim=-3)
         mux = tuple(self.index[w] for w in reversed(control))

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from .errors import ShapeError, GateError
-from .gates import GATES
+from .gates import GATES, broadcast_shape
 from .ir import Circuit, Op
 
 Tensor = torch.Tensor
@@ -153,7 +153,7 @@ def _kron2(a: Tensor, b: Tensor) -> Tensor:
     A matmul (not a broadcast multiply) so that the backward is a matmul too.
     """
     p, q = a.shape[-1], b.shape[-1]
-    batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    batch = broadcast_shape(a.shape[:-2], b.shape[:-2])
     a = a.expand(*batch, p, p)
     b = b.expand(*batch, q, q)
     outer = a.reshape(*batch, p * p, 1) @ b.reshape(*batch, 1, q * q)
@@ -177,7 +177,7 @@ def _kron_vectors(vecs: Sequence[Tensor]) -> Tensor:
         return vecs[0]
     h = len(vecs) // 2
     a, b = _kron_vectors(vecs[:h]), _kron_vectors(vecs[h:])
-    batch = torch.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+    batch = broadcast_shape(a.shape[:-1], b.shape[:-1])
     o = a.expand(*batch, a.shape[-1]).unsqueeze(-1) @ b.expand(*batch, b.shape[-1]).unsqueeze(-2)
     return o.reshape(*batch, -1)
 
@@ -573,7 +573,7 @@ class _Runner:
         if not any(isinstance(v, Tensor) for v in values):
             return torch.tensor(values, dtype=self.real, device=self.device).view(1, 1, -1)
         cols = [self._param2d(v, mux) for v in values]
-        shape = torch.Size(np.broadcast_shapes(*(tuple(c.shape) for c in cols)))
+        shape = broadcast_shape(*(c.shape for c in cols))
         return torch.stack([c.expand(shape) for c in cols], dim=-1)
 
     def _family_matrices(self, ops: Sequence[Op], layers: list[_LayerStep]) -> Tensor:
