@@ -213,19 +213,8 @@ def apply_block(psi: Tensor, mat: Tensor, low: int, k: int, n: int, reg: int = 0
     return out.reshape(bp, -1)
 
 
-def _block_forward(s: Tensor, mat: Tensor, low: int, k: int, n: int) -> Tensor:
-    """``mat`` (Bm, 2**k, 2**k) on wires [low, low + k) of s (B, 2**n): one matmul on a view."""
-    b, dk = s.shape[0], 2**k
-    high, lowd = 2 ** (n - low - k), 2**low
-    if low == 0:
-        return (s.view(b, high, dk) @ mat.mT).view(b, -1)
-    if high == 1:
-        return (mat @ s.view(b, dk, lowd)).view(b, -1)
-    return (mat.unsqueeze(1) @ s.view(b, high, dk, lowd)).view(b, -1)
-
-
 def _block_backward(gc: Tensor, s: Tensor, mat: Tensor, low: int, k: int, n: int, want_mat: bool):
-    """Backward of :func:`_block_forward` in conjugate form.
+    """Backward of ``apply_block(s, mat, low, k, n)`` in conjugate form.
 
     ``gc`` is the conjugate of the output's gradient; returns the conjugate of the input's
     gradient (``mat^T gc``) and the matrix gradient ``conj(sum gc s^T)``. Both are matmuls on
@@ -277,7 +266,7 @@ class _FusedChain(torch.autograd.Function):
             if step[0] == "block":
                 _, low, k, i = step
                 saved.append(s)
-                s = _block_forward(s, mats[i], low, k, n)
+                s = apply_block(s, mats[i], low, k, n)
             else:
                 _, perm, _, sign = step
                 if perm is not None:
