@@ -10,11 +10,13 @@
 
 from .errors import (
     BackendError,
+    ConfigError,
     DataError,
     GateError,
     MissingDependencyError,
     QasmError,
     QcstarError,
+    ResourceError,
     ShapeError,
 )
 from .gates import GATES, gate_matrix
@@ -22,7 +24,7 @@ from .ir import Circuit, Op
 from .statevector import counts, expectation, expval, probabilities, sample, simulate, unitary_matrix
 
 __all__ = [
-    "BackendError", "Circuit", "DataError", "GATES", "GateError", "MissingDependencyError", "Op",
+    "BackendError", "ConfigError", "ResourceError", "Circuit", "DataError", "GATES", "GateError", "MissingDependencyError", "Op",
     "QasmError", "QcstarError", "ShapeError", "counts", "expectation", "expval", "gate_matrix", "probabilities",
     "sample", "simulate", "unitary_matrix",
 ]

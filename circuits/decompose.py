@@ -14,7 +14,7 @@ and users may build controlled gates. This module lowers them:
 Example::
 
     >>> import torch
-    >>> from circuits.decompose import multiplexed_rotation
+    >>> from qcstar.circuits.decompose import multiplexed_rotation
     >>> ops = multiplexed_rotation("ry", torch.tensor([0.1, 0.2, 0.3, 0.4]), target=0, controls=[1, 2])
     >>> [op.name for op in ops]
     ['ry', 'cx', 'ry', 'cx', 'ry', 'cx', 'ry', 'cx']

@@ -17,6 +17,19 @@ class ShapeError(QcstarError, ValueError):
     """A tensor or array has the wrong shape, dtype or size."""
 
 
+class ConfigError(QcstarError, ValueError):
+    """A configuration value is wrong: a constructor argument, an option, a CLI flag or a config key
+    (unknown name, wrong type, out of range, NaN). Shape mistakes in tensors are :class:`ShapeError`."""
+
+
+class ResourceError(QcstarError, MemoryError):
+    """A call would need more memory (or another resource) than the documented, overridable cap.
+
+    Raised before anything is allocated; the message names the size, the cap and how to raise it
+    (:func:`qcstar.circuits.resources.set_memory_limit` or ``QCSTAR_MAX_MEMORY``).
+    """
+
+
 class GateError(QcstarError, ValueError):
     """An operation names an unknown gate, or has the wrong wires, parameters or matrix."""
 

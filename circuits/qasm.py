@@ -23,8 +23,8 @@ may end at the end of its line when the text contains ``DenseMatrix``, and nowhe
 
 Example::
 
-    >>> from circuits import Circuit
-    >>> from circuits.qasm import dumps, loads
+    >>> from qcstar.circuits import Circuit
+    >>> from qcstar.circuits.qasm import dumps, loads
     >>> text = dumps(Circuit(2).h(0).cx(0, 1))
     >>> loads(text).count_ops()
     {'h': 1, 'cx': 1}
@@ -1129,7 +1129,7 @@ def dumps(circuit: Circuit, *, version: int = 2, dense: str = "dense", precision
 
     Example::
 
-        >>> from circuits import Circuit
+        >>> from qcstar.circuits import Circuit
         >>> print(dumps(Circuit(1).h(0)), end="")
         OPENQASM 2.0;
         include "qelib1.inc";

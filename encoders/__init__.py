@@ -10,14 +10,14 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "Encoder": "encoders.base",
-    "AmplitudeEncoder": "encoders.amplitude",
-    "AQCEEncoder": "encoders.aqce",
-    "AngleEncoder": "encoders.angle",
-    "CStarEncoder": "encoders.cstar",
-    "to_pennylane": "encoders.pennylane",
-    "to_qiskit": "encoders.qiskit",
-    "feature_map": "encoders.qiskit",
+    "Encoder": "qcstar.encoders.base",
+    "AmplitudeEncoder": "qcstar.encoders.amplitude",
+    "AQCEEncoder": "qcstar.encoders.aqce",
+    "AngleEncoder": "qcstar.encoders.angle",
+    "CStarEncoder": "qcstar.encoders.cstar",
+    "to_pennylane": "qcstar.encoders.pennylane",
+    "to_qiskit": "qcstar.encoders.qiskit",
+    "feature_map": "qcstar.encoders.qiskit",
 }
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from circuits import Circuit, DataError, ShapeError
+from qcstar.circuits import Circuit, DataError, ShapeError
 
 from .base import (
     Encoder,

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from circuits import Circuit, ShapeError, simulate
+from qcstar.circuits import Circuit, ShapeError, simulate
 
 from .base import Encoder, bind_template, check_positive_int, flatten_samples, resize_area, tensor_digest, unbatch
 

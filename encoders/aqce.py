@@ -68,7 +68,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from circuits import Circuit, ShapeError
+from qcstar.circuits import Circuit, ShapeError
 
 from .base import Encoder
 

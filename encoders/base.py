@@ -37,7 +37,7 @@ as one ``(H, W)`` image instead (``validate_images(..., single=True)``).
 
 Example::
 
-    from encoders import AmplitudeEncoder
+    from qcstar.encoders import AmplitudeEncoder
     enc = AmplitudeEncoder()                 # MNISQ: 28x28 -> 10 qubits
     psi = enc.states(images)                 # (B, 1024) complex128
     circs = enc.circuits(images[:2])         # [Circuit, Circuit]
@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from circuits import Circuit, DataError, Op, ShapeError
+from qcstar.circuits import Circuit, DataError, Op, ShapeError
 
 Tensor = torch.Tensor
 

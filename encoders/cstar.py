@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from circuits import Circuit, ShapeError
+from qcstar.circuits import Circuit, ShapeError
 
 from .base import Encoder, templatize, tensor_digest, unbatch, validate_images
 

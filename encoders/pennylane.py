@@ -52,8 +52,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from circuits import Circuit, ShapeError
-from circuits.errors import require
+from qcstar.circuits import Circuit, ShapeError
+from qcstar.circuits.errors import require
 
 from .base import Encoder, as_encoder, bind_template, encoder_name, is_parametric, templatize, validate_images
 
@@ -63,7 +63,7 @@ __all__ = ["to_pennylane", "embedding_class", "FrozenTemplate"]
 
 
 def _pennylane():
-    return require("pennylane", "pennylane", "encoders.to_pennylane")
+    return require("pennylane", "pennylane", "qcstar.encoders.to_pennylane")
 
 
 class FrozenTemplate:
@@ -141,7 +141,7 @@ def _is_traced(values: Any) -> bool:
 
 
 def _decompose(values: Any, wires: Any, template: FrozenTemplate) -> list:
-    from circuits.interop import to_pennylane as circuit_to_pennylane
+    from qcstar.circuits.interop import to_pennylane as circuit_to_pennylane
 
     circuit = bind_template(template.circuit, _as_torch(values))
     # our qubit q -> wires[n - 1 - q]: PennyLane's first wire is the most significant bit

@@ -29,8 +29,8 @@ from typing import Any
 
 import torch
 
-from circuits import Circuit, GateError, ShapeError
-from circuits.errors import require
+from qcstar.circuits import Circuit, GateError, ShapeError
+from qcstar.circuits.errors import require
 
 from .base import Encoder, as_encoder, encoder_name, is_parametric, placeholder_indices, validate_images
 
@@ -40,7 +40,7 @@ __all__ = ["to_qiskit", "feature_map"]
 
 
 def _qiskit():
-    return require("qiskit", "qiskit", "encoders.to_qiskit / encoders.feature_map")
+    return require("qiskit", "qiskit", "qcstar.encoders.to_qiskit / encoders.feature_map")
 
 
 def to_qiskit(encoder: Encoder, x: Any):
@@ -52,7 +52,7 @@ def to_qiskit(encoder: Encoder, x: Any):
         Statevector(qc).data                                     # == enc.states(image[None])[0]
     """
     _qiskit()
-    from circuits.interop import to_qiskit as circuit_to_qiskit
+    from qcstar.circuits.interop import to_qiskit as circuit_to_qiskit
 
     encoder = as_encoder(encoder, "to_qiskit")
     one = validate_images(x, name=encoder_name(encoder), single=True, allow_complex=True, allow_zero=True)
@@ -62,7 +62,7 @@ def to_qiskit(encoder: Encoder, x: Any):
 
 def _gray_sequence(name: str, target: int, controls: tuple[int, ...]) -> list[tuple[str, tuple[int, ...]]]:
     """The op sequence of the Gray-code multiplexor: ('rot', (i,)) for rotation i, ('cx', (c, t)), ('h', (t,))."""
-    from circuits.decompose import gray_code_cx_controls
+    from qcstar.circuits.decompose import gray_code_cx_controls
 
     seq: list[tuple[str, tuple[int, ...]]] = []
     for i, c in enumerate(gray_code_cx_controls(len(controls))):
@@ -89,7 +89,7 @@ def feature_map(encoder: Encoder, *, parameter_name: str = "x"):
     from qiskit.circuit import ParameterVector
     from qiskit.circuit.library import CXGate, HGate, get_standard_gate_name_mapping
 
-    from circuits.interop import to_qiskit as circuit_to_qiskit
+    from qcstar.circuits.interop import to_qiskit as circuit_to_qiskit
 
     encoder = as_encoder(encoder, "feature_map")
     if not is_parametric(encoder):
@@ -125,7 +125,7 @@ def feature_map(encoder: Encoder, *, parameter_name: str = "x"):
                     f"feature_map: a multiplexed '{op.name}' with placeholders has no Gray-code form; "
                     "only multiplexed RX/RY/RZ are supported"
                 )
-            from circuits.decompose import gray_code_matrix
+            from qcstar.circuits.decompose import gray_code_matrix
 
             alpha = [x[int(k)] for k in indices[0].tolist()]
             m = gray_code_matrix(len(op.mux)).tolist()

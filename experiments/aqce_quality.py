@@ -25,8 +25,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from circuits.files import write_atomic  # noqa: E402
-from encoders.aqce import AQCEEncoder  # noqa: E402
+from qcstar.circuits.files import write_atomic  # noqa: E402
+from qcstar.encoders.aqce import AQCEEncoder  # noqa: E402
 
 NOMINAL = {"f80": 0.80, "f90": 0.90, "f95": 0.95}
 SOURCES = {"mnist": "mnist", "fashion": "fashion-mnist"}

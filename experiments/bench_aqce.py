@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from encoders.aqce import LEVELS, AQCEEncoder  # noqa: E402
+from qcstar.encoders.aqce import LEVELS, AQCEEncoder  # noqa: E402
 
 DELTA = 1e-7  # the encoder's tie-break regularisation of rank-deficient polar factors
 

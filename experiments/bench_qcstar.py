@@ -37,8 +37,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from circuits.decompose import multiplexed_rotation as gray_code_multiplexor  # noqa: E402
-from circuits.files import write_atomic  # noqa: E402
+from qcstar.circuits.decompose import multiplexed_rotation as gray_code_multiplexor  # noqa: E402
+from qcstar.circuits.files import write_atomic  # noqa: E402
 from qcstar.net import QCStarNet  # noqa: E402
 
 

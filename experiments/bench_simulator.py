@@ -36,9 +36,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from circuits import Circuit, expectation, expval, simulate  # noqa: E402
-from circuits.allocator import tune_allocator  # noqa: E402
-from circuits.files import write_atomic  # noqa: E402
+from qcstar.circuits import Circuit, expectation, expval, simulate  # noqa: E402
+from qcstar.circuits.allocator import tune_allocator  # noqa: E402
+from qcstar.circuits.files import write_atomic  # noqa: E402
 
 N_QUBITS, N_LAYERS, BATCH, N_FEATURES = 10, 4, 256, 16
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from circuits.files import write_atomic  # noqa: E402
+from qcstar.circuits.files import write_atomic  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = ("mnist", "fashion-mnist", "kmnist")

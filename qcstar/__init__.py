@@ -9,13 +9,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from circuits.errors import (  # re-exported: one hierarchy for the whole package
+from qcstar.circuits.errors import (  # re-exported: one hierarchy for the whole package
     BackendError,
+    ConfigError,
     DataError,
     GateError,
     MissingDependencyError,
     QasmError,
     QcstarError,
+    ResourceError,
     ShapeError,
 )
 
@@ -39,6 +41,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "BackendError", "DataError", "GateError", "MissingDependencyError", "QasmError", "QcstarError",
+    "BackendError", "ConfigError", "ResourceError", "DataError", "GateError", "MissingDependencyError", "QasmError", "QcstarError",
     "ShapeError", "__version__", *_LAZY,
 ]

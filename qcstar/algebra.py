@@ -29,7 +29,7 @@ import math
 
 import torch
 
-from circuits.errors import ShapeError
+from qcstar.circuits.errors import ShapeError
 
 Tensor = torch.Tensor
 

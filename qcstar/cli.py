@@ -16,8 +16,8 @@ import tomllib
 from pathlib import Path
 from typing import Sequence
 
-from circuits.allocator import tune_allocator_from_env
-from circuits.errors import QcstarError
+from qcstar.circuits.allocator import tune_allocator_from_env
+from qcstar.circuits.errors import QcstarError
 
 #: Subcommand modules, in the order they appear in ``qcstar --help``.
 COMMANDS = ["demo", "train", "dataset"]

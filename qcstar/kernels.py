@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from circuits.errors import ShapeError
-from circuits.statevector import expectation
+from qcstar.circuits.errors import ShapeError
+from qcstar.circuits.statevector import expectation
 
 Tensor = torch.Tensor
 

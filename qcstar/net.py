@@ -35,11 +35,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from circuits.errors import QcstarError, ShapeError
-from circuits.gates import GATES
-from circuits.ir import Circuit, Op
-from circuits.decompose import multiplexed_rotation, one_qubit_rotations
-from circuits.statevector import apply_block, apply_permutation, kron_chain, permutation, wire_chunks
+from qcstar.circuits.errors import QcstarError, ShapeError
+from qcstar.circuits.gates import GATES
+from qcstar.circuits.ir import Circuit, Op
+from qcstar.circuits.decompose import multiplexed_rotation, one_qubit_rotations
+from qcstar.circuits.statevector import apply_block, apply_permutation, kron_chain, permutation, wire_chunks
 
 from . import algebra
 

@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from circuits.errors import DataError, QcstarError, ShapeError
-from circuits.files import write_atomic
+from qcstar.circuits.errors import DataError, QcstarError, ShapeError
+from qcstar.circuits.files import write_atomic
 
 Tensor = torch.Tensor
 Split = tuple[Tensor, Tensor]

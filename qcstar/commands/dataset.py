@@ -18,7 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-from circuits.errors import DataError
+from qcstar.circuits.errors import DataError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,7 +77,7 @@ def _aqce(args: argparse.Namespace):
     """The default encoder with the user's batch size and device (neither changes the circuits)."""
     import math
 
-    from encoders.aqce import LEVELS, AQCEEncoder
+    from qcstar.encoders.aqce import LEVELS, AQCEEncoder
 
     from qcstar.data.images import DATASETS
 

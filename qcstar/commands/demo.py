@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 import torch
 
-from circuits import Circuit, simulate
-from circuits.files import write_atomic
+from qcstar.circuits import Circuit, simulate
+from qcstar.circuits.files import write_atomic
 
 #: stages in order; each takes (args, report) and returns a dict of results
 STAGES: list[tuple[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]]]] = []
@@ -53,8 +53,8 @@ def random_batched_circuit(n: int, layers: int, batch: int, generator: torch.Gen
 
 @stage("circuits")
 def circuits_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, Any]:
-    from circuits import qasm
-    from circuits.interop import to_qiskit
+    from qcstar.circuits import qasm
+    from qcstar.circuits.interop import to_qiskit
     from qiskit import qasm2
     from qiskit.quantum_info import Statevector
 
@@ -101,7 +101,7 @@ def circuits_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str
 @stage("cstar")
 def cstar_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, Any]:
     """Train the C*-algebra net on the built-in digits with and without interaction."""
-    from circuits import qasm
+    from qcstar.circuits import qasm
     from qcstar.data import load_split
     from qcstar.net import QCStarNet
     from qcstar.train import fit
@@ -148,7 +148,7 @@ def cstar_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, A
 @stage("encoders")
 def encoders_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, Any]:
     """Amplitude (exact) and AQCE (approximate) encodings of digits, checked against their circuits."""
-    from encoders import AmplitudeEncoder, AQCEEncoder
+    from qcstar.encoders import AmplitudeEncoder, AQCEEncoder
 
     images = _digits(report, args)["test"][0]
     amp = AmplitudeEncoder(n_qubits=6, max_value=1.0)
@@ -172,7 +172,7 @@ def kernels_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str,
     import numpy as np
     from sklearn.svm import SVC
 
-    from encoders import AmplitudeEncoder, CStarEncoder
+    from qcstar.encoders import AmplitudeEncoder, CStarEncoder
     from qcstar.kernels import FidelityKernel, one_vs_one_accuracy
 
     data = _digits(report, args)

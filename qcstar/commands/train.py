@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from circuits.errors import QcstarError
+from qcstar.circuits.errors import QcstarError
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     summary["data"] = getattr(splits, "meta", {})
     print(json.dumps(summary, indent=2))
     if args.out is not None:
-        from circuits.files import write_atomic
+        from qcstar.circuits.files import write_atomic
 
         write_atomic(Path(args.out) / "result.json", json.dumps(summary, indent=2) + "\n")
     return 0

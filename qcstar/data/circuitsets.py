@@ -66,8 +66,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from circuits.files import write_atomic
-from circuits.errors import DataError, QasmError, require
+from qcstar.circuits.files import write_atomic
+from qcstar.circuits.errors import DataError, QasmError, require
 
 __all__ = [
     "CircuitDataset",
@@ -161,11 +161,11 @@ def _encoder_config(encoder: Any) -> dict[str, Any]:
     For AQCE that is the schedule, cap, target and dtype; batch size, device and progress bars
     do not change the result (the encoder is batch-invariant) and are left out.
     """
-    from encoders.aqce import AQCEEncoder
+    from qcstar.encoders.aqce import AQCEEncoder
 
     if isinstance(encoder, AQCEEncoder):
         return {
-            "class": "encoders.aqce.AQCEEncoder",
+            "class": "qcstar.encoders.aqce.AQCEEncoder",
             "level": encoder.level,
             "target_overlap": encoder.target_overlap,
             "n_qubits": encoder.n_qubits,
@@ -195,7 +195,7 @@ def _encode_shard(encoder: Any, images: torch.Tensor, labels: torch.Tensor, star
 
     Pure and deterministic (the same inputs give the same bytes), so it can run anywhere.
     """
-    from circuits import qasm
+    from qcstar.circuits import qasm
 
     res = encoder.encode(images)
     circuits = encoder.circuits(images)  # AQCE: served from the encode() cache
@@ -453,7 +453,7 @@ def build_dataset(
     pixels = int(np.prod(images.shape[1:]))
     n_qubits = max(2, math.ceil(math.log2(pixels)))
     if encoder is None:
-        from encoders.aqce import AQCEEncoder
+        from qcstar.encoders.aqce import AQCEEncoder
 
         encoder = AQCEEncoder(level=level, n_qubits=n_qubits)
     else:
@@ -852,7 +852,7 @@ def load_dataset(
         ds = load_dataset("test_mnist_784_f90.zip", limit=100)
         ds.circuits[0].n_qubits, ds.labels[:5], ds.overlaps.mean()
     """
-    from circuits import qasm
+    from qcstar.circuits import qasm
 
     path = Path(path)
     reader, meta = _open_reader(path, form, max_file_bytes, max_total_bytes)

@@ -42,7 +42,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from circuits.errors import DataError, QcstarError, ShapeError
+from qcstar.circuits.errors import DataError, QcstarError, ShapeError
 
 __all__ = [
     "DATASETS",

@@ -7,8 +7,8 @@ import sys
 import pytest
 import torch
 
-from circuits import Circuit, simulate
-from circuits.allocator import MAX_MMAP_THRESHOLD, tune_allocator, tune_allocator_from_env
+from qcstar.circuits import Circuit, simulate
+from qcstar.circuits.allocator import MAX_MMAP_THRESHOLD, tune_allocator, tune_allocator_from_env
 
 
 def test_bad_thresholds_are_rejected():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from circuits import Circuit, GateError, Op, unitary_matrix
-from circuits.decompose import decompose, decompose_with_phase, gray_code_matrix, multiplexed_rotation
+from qcstar.circuits import Circuit, GateError, Op, unitary_matrix
+from qcstar.circuits.decompose import decompose, decompose_with_phase, gray_code_matrix, multiplexed_rotation
 
 
 def _u(ops, n, phase=0.0):
@@ -55,7 +55,7 @@ def test_gray_code_matrix_and_batched_gradients():
     ops = multiplexed_rotation("ry", angles, 2, [0, 1])
     assert ops[0].batch_size == 5
     state = Circuit(3, ops)
-    from circuits import simulate
+    from qcstar.circuits import simulate
 
     psi = simulate(state, dtype=torch.complex128)
     psi.abs().pow(2)[:, 4:].sum().backward()
@@ -104,8 +104,8 @@ def test_decompose_plain_and_unsupported():
 
 
 def test_one_qubit_rotations_are_exact_with_phase():
-    from circuits.decompose import one_qubit_rotations
-    from circuits.statevector import unitary_matrix
+    from qcstar.circuits.decompose import one_qubit_rotations
+    from qcstar.circuits.statevector import unitary_matrix
 
     qiskit_qi = pytest.importorskip("qiskit.quantum_info")
     for seed in range(5):

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from circuits.files import write_atomic
+from qcstar.circuits.files import write_atomic
 
 
 def test_write_atomic_replaces_and_creates_parents(tmp_path):

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from circuits import Circuit, GATES, GateError, Op, ShapeError, simulate
-from circuits.interop import from_pennylane, from_qiskit, to_pennylane, to_pennylane_qfunc, to_qiskit
-from circuits.statevector import unitary_matrix
+from qcstar.circuits import Circuit, GATES, GateError, Op, ShapeError, simulate
+from qcstar.circuits.interop import from_pennylane, from_qiskit, to_pennylane, to_pennylane_qfunc, to_qiskit
+from qcstar.circuits.statevector import unitary_matrix
 
 pytestmark = pytest.mark.skipif(
     find_spec("qiskit") is None or find_spec("pennylane") is None, reason="needs qiskit and pennylane"

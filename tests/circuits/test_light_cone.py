@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from circuits import Circuit, Op, ShapeError, expectation, expval, simulate
-from circuits.statevector import light_cone
+from qcstar.circuits import Circuit, Op, ShapeError, expectation, expval, simulate
+from qcstar.circuits.statevector import light_cone
 
 C128 = torch.complex128
 
@@ -36,7 +36,7 @@ def random_circuits():
     pytest.importorskip("qiskit")
     from qiskit.circuit.random import random_circuit
 
-    from circuits.interop import from_qiskit
+    from qcstar.circuits.interop import from_qiskit
 
     return [
         from_qiskit(random_circuit(3 + seed % 4, 2 + seed % 9, max_operands=3, measure=False, seed=1000 + seed))

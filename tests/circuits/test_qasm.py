@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from circuits import GATES, Circuit, Op, QasmError, simulate, unitary_matrix
-from circuits.qasm import dump, dumps, load, loads
+from qcstar.circuits import GATES, Circuit, Op, QasmError, simulate, unitary_matrix
+from qcstar.circuits.qasm import dump, dumps, load, loads
 
 qiskit = pytest.importorskip("qiskit")
 from qiskit import QuantumCircuit, qasm2, qasm3  # noqa: E402

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-import circuits.statevector as sv
-from circuits import (
+import qcstar.circuits.statevector as sv
+from qcstar.circuits import (
     GATES,
     Circuit,
     GateError,
@@ -23,7 +23,7 @@ from circuits import (
     simulate,
     unitary_matrix,
 )
-from circuits.statevector import op_full_matrix
+from qcstar.circuits.statevector import op_full_matrix
 
 qiskit = pytest.importorskip("qiskit")
 from qiskit import QuantumCircuit  # noqa: E402
@@ -335,7 +335,7 @@ def test_errors_are_clear():
 
 
 def test_permutation_of_a_gate_run_equals_simulation():
-    from circuits.statevector import apply_permutation, permutation
+    from qcstar.circuits.statevector import apply_permutation, permutation
 
     ops = [Op("cx", (0, 2)), Op("cz", (1, 2)), Op("ccx", (2, 0, 3)), Op("swap", (3, 1)), Op("ccz", (0, 1, 3))]
     perm, signs = permutation(ops, 4)

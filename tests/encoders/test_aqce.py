@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-import circuits
-from encoders.aqce import (
+from qcstar import circuits
+from qcstar.encoders.aqce import (
     AQCEEncoder,
     _tables,
     amplitude_vectors,
@@ -185,7 +185,7 @@ def test_single_flat_sample_is_a_batch_of_one():
     """The Encoder interface reads a 1-D input as one sample."""
     from sklearn.datasets import load_digits
 
-    from encoders.base import Encoder
+    from qcstar.encoders.base import Encoder
 
     img = torch.tensor(load_digits().images[3], dtype=torch.float64).reshape(-1)  # (64,)
     enc = AQCEEncoder(level="f80", n_qubits=6, max_blocks=4, sweeps=1)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from circuits import DataError, ShapeError, simulate
-from encoders import AmplitudeEncoder, AngleEncoder, CStarEncoder, Encoder
-from encoders.base import bind_template, templatize, unbatch, validate_images
+from qcstar.circuits import DataError, ShapeError, simulate
+from qcstar.encoders import AmplitudeEncoder, AngleEncoder, CStarEncoder, Encoder
+from qcstar.encoders.base import bind_template, templatize, unbatch, validate_images
 
 ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-10
@@ -276,11 +276,11 @@ def test_encoders_import_with_torch_only():
     code = (
         "import sys; sys.modules['pennylane'] = None; sys.modules['qiskit'] = None\n"
         "import torch, encoders.pennylane, encoders.qiskit\n"
-        "from encoders import AmplitudeEncoder, AngleEncoder, to_pennylane\n"
+        "from qcstar.encoders import AmplitudeEncoder, AngleEncoder, to_pennylane\n"
         "x = torch.rand(2, 4, 4) + 0.1\n"
         "assert AmplitudeEncoder().states(x).shape == (2, 16)\n"
         "assert AngleEncoder(n_qubits=4, size=2).states(x).shape == (2, 16)\n"
-        "from circuits import MissingDependencyError\n"
+        "from qcstar.circuits import MissingDependencyError\n"
         "try:\n"
         "    to_pennylane(AmplitudeEncoder(), x[0].reshape(-1), wires=range(4))\n"
         "except MissingDependencyError as e:\n"

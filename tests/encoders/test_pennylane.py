@@ -1,4 +1,4 @@
-"""encoders.to_pennylane: a valid PennyLane template, in QNodes and TorchLayer."""
+"""qcstar.encoders.to_pennylane: a valid PennyLane template, in QNodes and TorchLayer."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch
 
 qml = pytest.importorskip("pennylane")
 
-from encoders import AmplitudeEncoder, AngleEncoder, CStarEncoder, to_pennylane  # noqa: E402
-from encoders.pennylane import FrozenTemplate, embedding_class  # noqa: E402
+from qcstar.encoders import AmplitudeEncoder, AngleEncoder, CStarEncoder, to_pennylane  # noqa: E402
+from qcstar.encoders.pennylane import FrozenTemplate, embedding_class  # noqa: E402
 
 
 def _net():
@@ -75,7 +75,7 @@ def test_pickle_copy_and_hyperparameters(x):
     assert copy.deepcopy(op) == op
     template = op.hyperparameters["template"]
     assert isinstance(template, FrozenTemplate) and hash(template) == hash(copy.deepcopy(template))
-    from encoders.pennylane import QcstarEmbedding  # created lazily, importable by name
+    from qcstar.encoders.pennylane import QcstarEmbedding  # created lazily, importable by name
 
     assert QcstarEmbedding is embedding_class()
     with pytest.raises(Exception, match="4 qubits but 2 wires"):

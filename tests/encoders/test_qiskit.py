@@ -1,4 +1,4 @@
-"""encoders.to_qiskit / feature_map: bound circuits, and feature maps in qiskit-machine-learning."""
+"""qcstar.encoders.to_qiskit / feature_map: bound circuits, and feature maps in qiskit-machine-learning."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ pytest.importorskip("qiskit")
 
 from qiskit.quantum_info import Statevector  # noqa: E402
 
-from circuits import Circuit, ShapeError, simulate  # noqa: E402
-from encoders import AmplitudeEncoder, AngleEncoder, CStarEncoder, Encoder, feature_map, to_qiskit  # noqa: E402
-from encoders.base import validate_images  # noqa: E402
+from qcstar.circuits import Circuit, ShapeError, simulate  # noqa: E402
+from qcstar.encoders import AmplitudeEncoder, AngleEncoder, CStarEncoder, Encoder, feature_map, to_qiskit  # noqa: E402
+from qcstar.encoders.base import validate_images  # noqa: E402
 
 
 def _net():

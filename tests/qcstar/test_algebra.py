@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from circuits.errors import ShapeError
+from qcstar.circuits.errors import ShapeError
 from qcstar import algebra
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from circuits import qasm, simulate
-from circuits.errors import DataError
-from encoders.aqce import AQCEEncoder
+from qcstar.circuits import qasm, simulate
+from qcstar.circuits.errors import DataError
+from qcstar.encoders.aqce import AQCEEncoder
 from qcstar.data import circuitsets as cs
 from qcstar.data.circuitsets import build_dataset, dataset_info, format_info, load_dataset
 
@@ -310,13 +310,13 @@ def test_zip_limits(tmp_path: Path):
 # --------------------------------------------------------------------------------------
 
 def test_cli_build_default_encoder_and_info(tmp_path: Path, capsys, monkeypatch):
-    import encoders.aqce
+    import qcstar.encoders.aqce
 
     class Budget(AQCEEncoder):  # the default encoder with a small budget: the CLI path, fast
         def __init__(self, **kw):
             super().__init__(**kw, max_blocks=4, sweeps=2)
 
-    monkeypatch.setattr(encoders.aqce, "AQCEEncoder", Budget)
+    monkeypatch.setattr(qcstar.encoders.aqce, "AQCEEncoder", Budget)
     out = tmp_path / "cli"
     rc = cli(["dataset", "build", "--source", "digits", "--split", "train", "--level", "f80", "--limit", "2",
               "--shard-size", "1", "--out", str(out), "--quiet"])

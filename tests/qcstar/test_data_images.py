@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from circuits.errors import DataError, ShapeError
+from qcstar.circuits.errors import DataError, ShapeError
 from qcstar.data import images as im
 from qcstar.data import (
     DATASETS,

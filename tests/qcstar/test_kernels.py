@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from circuits import Circuit, ShapeError, simulate
+from qcstar.circuits import Circuit, ShapeError, simulate
 from qcstar.kernels import FidelityKernel, ProjectedKernel, one_vs_one_accuracy
 
 

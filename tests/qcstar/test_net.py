@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-import circuits
-from circuits.errors import QcstarError, ShapeError
-from circuits.statevector import unitary_matrix
+from qcstar import circuits
+from qcstar.circuits.errors import QcstarError, ShapeError
+from qcstar.circuits.statevector import unitary_matrix
 from qcstar import algebra
-from circuits.decompose import multiplexed_rotation as gray_code_multiplexor
+from qcstar.circuits.decompose import multiplexed_rotation as gray_code_multiplexor
 from qcstar.net import QCStarNet
 
 C128 = torch.complex128
@@ -92,7 +92,7 @@ def test_single_circuit_is_plain_pqc():
 def _to_qiskit(circ: circuits.Circuit):
     """Qiskit circuit from an exported Circuit (circuits.interop when present, else by hand)."""
     try:
-        from circuits.interop import to_qiskit  # type: ignore
+        from qcstar.circuits.interop import to_qiskit  # type: ignore
 
         return to_qiskit(circ)
     except ImportError:
