@@ -21,9 +21,9 @@ changes the phase of |0>), and between repetitions the entangler of
 ``CX(0,1) CX(1,2) ... CX(n-2,n-1)``, ``"ring"`` adds ``CX(n-1,0)``, ``None`` (or ``"none"``)
 has none.
 
-Values: NaN, inf and complex inputs are refused (:mod:`encoders.base`); angles are used as
-computed, and samples whose angles overflow to infinity are refused with a
-:class:`~encoders.base.SampleError`.
+Values: NaN, inf and complex inputs are refused (:mod:`encoders.base`); samples whose angles
+are infinite or beyond ``encoders.base.MAX_ANGLE`` (about 1.1e15 rad, where a float angle
+carries no information) are refused with a :class:`~encoders.base.SampleError`.
 
 Example::
 
@@ -47,7 +47,7 @@ from qcstar.circuits.entanglers import ENTANGLERS, append_entangler
 from .base import (
     Encoder,
     bind_template,
-    check_finite_angles,
+    check_angles,
     check_finite_float,
     check_positive_int,
     check_sample_shape,
@@ -187,8 +187,8 @@ class AngleEncoder(Encoder):
 
     # -- the interface -------------------------------------------------------------
     def parameters(self, x: Any, *, single: bool = False) -> Tensor:
-        """The rotation angles ``(B, n_qubits * reps)`` = ``scale * features(x)`` (finite: see the module docstring)."""
-        return check_finite_angles(self.scale * self.features(x, single=single), name=self.name)
+        """The rotation angles ``(B, n_qubits * reps)`` = ``scale * features(x)`` (checked: see the module docstring)."""
+        return check_angles(self.scale * self.features(x, single=single), name=self.name)
 
     def _build(self, values: Tensor) -> Circuit:
         """The circuit from angles (P,) or (B, P); called on arange(P) it is the template."""

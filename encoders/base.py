@@ -41,8 +41,9 @@ scikit-learn's ``transform`` does).
 
 Values are validated at this boundary: NaN, infinite and (for encoders of real data) complex
 values are refused, and so is an all-zero sample for encoders that normalise. Very large or
-very small finite values are handled by each encoder (amplitude normalisation rescales first, so
-pixels of ``1e200`` still give the right unit vector; angles that overflow are refused).
+very small finite values: amplitude normalisation rescales first, so pixels of ``1e200`` still
+give the right unit vector; encoders that turn values into gate angles (angle, C*-net) refuse
+samples whose angles are infinite or beyond :data:`MAX_ANGLE` (:func:`check_angles`).
 
 Example::
 
@@ -71,7 +72,7 @@ Tensor = torch.Tensor
 
 __all__ = [
     "Encoder", "SampleError", "bind_template", "templatize", "unbatch", "validate_images", "placeholder_indices",
-    "resize_area", "split_batch", "check_state_memory",
+    "resize_area", "split_batch", "check_state_memory", "check_angles", "MAX_ANGLE",
 ]
 
 
@@ -262,13 +263,21 @@ def check_state_memory(n_qubits: int, batch: int, *, what: str, dtype: torch.dty
     check_memory(state_bytes(n_qubits, batch, itemsize=itemsize), f"{what}: {batch} state(s) of {n_qubits} qubits", factor=factor)
 
 
-def check_finite_angles(angles: Tensor, *, name: str) -> Tensor:
-    """Refuse samples whose gate angles overflowed to inf/NaN (e.g. pixels of 1e308 times pi)."""
-    bad = ~torch.isfinite(angles.detach()).reshape(angles.shape[0], -1).all(dim=1)
+#: Largest angle magnitude an encoder accepts: beyond 2**50 (about 1.1e15) neighbouring floats are
+#: 0.25 rad apart, so the angle carries no information about the sample.
+MAX_ANGLE = 2.0**50
+
+
+def check_angles(angles: Tensor, *, name: str) -> Tensor:
+    """Refuse samples whose gate angles are NaN, infinite or beyond :data:`MAX_ANGLE` (e.g. pixels
+    of 1e200 times pi): such angles overflow or carry no information. Returns ``angles``."""
+    a = angles.detach().reshape(angles.shape[0], -1)
+    bad = ~(torch.isfinite(a) & (a.abs() <= MAX_ANGLE)).all(dim=1)
     if bool(bad.any()):
         raise SampleError(
-            f"{name}: sample(s) {_first(torch.nonzero(bad).flatten())} give infinite or NaN angles (values too large "
-            "for the angle scale); rescale the input (e.g. divide by its maximum) or lower scale= / raise max_value="
+            f"{name}: sample(s) {_first(torch.nonzero(bad).flatten())} give gate angles that are infinite, NaN or "
+            f"beyond {MAX_ANGLE:.3g} rad (where they carry no information): the values are far outside the range "
+            "expected; rescale the input (e.g. divide by its maximum, or set max_value= / scale=)"
         )
     return angles
 

@@ -256,9 +256,11 @@ def embedding_class() -> type:
 
         @staticmethod
         def compute_decomposition(*values: Any, wires: Any, template: FrozenTemplate) -> list:  # type: ignore[override]
-            v = values[0] if values else torch.zeros(0, dtype=torch.float64)
-            if isinstance(v, Tensor):
-                return _decompose(v, wires, template)
+            # torch values keep their graph through our torch circuits; everything else (and a
+            # template without values, whose constants must suit any interface) goes the NumPy way
+            if values and isinstance(values[0], Tensor):
+                return _decompose(values[0], wires, template)
+            v = values[0] if values else np.zeros(0)
             return _affine_decomposition(qml, v, wires, template)
 
     QcstarEmbedding.__module__ = __name__
