@@ -368,7 +368,9 @@ class AQCEEncoder(Encoder):
     ``level`` picks MNISQ's presets (f80/f90/f95 -> 27/54/108 blocks). With
     ``target_overlap=tau`` the circuit grows (the level's schedule, or (3, 3, 10) when
     ``level=None``) until the overlap reaches tau or ``max_blocks`` (default 108) is hit.
-    ``max_blocks`` caps the blocks in either mode; ``sweeps`` overrides N.
+    ``max_blocks`` caps the blocks in either mode; ``sweeps`` overrides N. ``sample_shape``
+    (e.g. ``(28, 28)``) is the shape of one image, so that one image gives one circuit (see
+    :mod:`encoders.base`; ``fit(images)`` learns it).
 
     Example::
 

@@ -331,13 +331,9 @@ class Encoder(abc.ABC):
         Raises:
             ShapeError: the batch's samples disagree with an already known ``sample_shape``.
         """
-        t = self._validate(x, allow_complex=True, allow_zero=True, batch=True)
-        shape = tuple(int(s) for s in t.shape[1:])
-        known = self.sample_shape
-        if known is None:
-            self.sample_shape = shape
-        elif shape != known:
-            raise ShapeError(f"{self.name}: fit got samples of shape {shape}, but sample_shape is {known}; pass matching samples")
+        t = self._validate(x, allow_complex=True, allow_zero=True, batch=True)  # checks a known shape
+        if self.sample_shape is None:
+            self.sample_shape = tuple(int(s) for s in t.shape[1:])
         return self
 
     # -- optional: parametric encoders --------------------------------------------

@@ -78,3 +78,26 @@ def test_amplitude_config_errors():
         AmplitudeEncoder(pad="center")
     with pytest.raises(ShapeError, match="not a square"):
         AmplitudeEncoder(size=4).states(torch.ones(2, 10))
+
+
+def test_one_preprocessing_for_amplitude_and_aqce(digits):
+    from qcstar.encoders.amplitude import mnisq_amplitudes
+    from qcstar.encoders.aqce import AQCEEncoder
+
+    ref = AmplitudeEncoder(n_qubits=6, max_value=255.0).amplitudes(digits)
+    assert torch.equal(mnisq_amplitudes(digits, n_qubits=6), ref)
+    assert torch.equal(AQCEEncoder(n_qubits=6).amplitude_vectors(digits), ref)
+    # the same validation: same messages, only the name differs
+    messages = []
+    for call in (lambda x: AmplitudeEncoder(n_qubits=6).states(x), lambda x: AQCEEncoder(n_qubits=6).encode(x)):
+        with pytest.raises(ShapeError) as info:
+            call(np.ones((1, 9, 9)))
+        messages.append(str(info.value).split(": ", 1)[1])
+    assert messages[0] == messages[1] and "n_qubits=7" in messages[0]
+
+
+def test_sample_shape_fixes_the_qubit_count():
+    assert AmplitudeEncoder(sample_shape=(28, 28)).n_qubits == 10
+    assert AmplitudeEncoder(sample_shape=(28, 28), size=8).n_qubits == 6  # resized first
+    with pytest.raises(ShapeError, match="784 values do not fit in 2\\*\\*9"):
+        AmplitudeEncoder(sample_shape=(28, 28), n_qubits=9)
