@@ -13,6 +13,7 @@ import torch
 from qcstar import circuits
 from qcstar.encoders.aqce import (
     AQCEEncoder,
+    _polar,
     _tables,
     amplitude_vectors,
     apply_blocks,
@@ -206,3 +207,12 @@ def test_single_flat_sample_is_a_batch_of_one():
     batch = AQCEEncoder(level="f80", n_qubits=6, max_blocks=4, sweeps=1).states(img[None])
     assert one.shape == (1, 64)
     torch.testing.assert_close(one, batch, atol=0, rtol=0)
+
+
+def test_block_update_maximises_the_trace():
+    g = torch.Generator().manual_seed(4)
+    e = torch.randn(20, 4, 4, dtype=torch.float64, generator=g)
+    u = _polar(e, 0.0)
+    best = torch.einsum("bij,bji->b", u, e)  # Tr(U E)
+    assert torch.allclose(best, torch.linalg.svdvals(e).sum(-1), atol=1e-12)  # the nuclear norm: the maximum
+    assert torch.allclose(u @ u.transpose(-1, -2), torch.eye(4, dtype=torch.float64).expand(20, 4, 4), atol=1e-12)
