@@ -105,7 +105,7 @@ def mnisq_amplitudes(
 ) -> Tensor:
     """MNISQ's amplitude preprocessing (arXiv:2306.16627): the unit vectors ``(B, 2**n)`` of ``x``.
 
-    Validates ``x`` (:func:`encoders.base.validate_images`: shapes, NaN/inf, all-zero samples),
+    Validates ``x`` (:func:`qcstar.encoders.base.validate_images`: shapes, NaN/inf, all-zero samples),
     optionally resizes to ``size x size``, flattens row-major, divides by ``max_value``, zero-pads
     at the end to ``2**n`` (``n = n_qubits``, or the smallest that fits) and L2-normalises, after
     dividing each sample by its largest magnitude so that the norm neither overflows nor
@@ -202,7 +202,7 @@ class AmplitudeEncoder(Encoder):
         max_value: pixel scale (divided out before normalising, as MNISQ does).
         pad: ``"end"`` zero-pads at the end (MNISQ); ``"none"`` requires exactly ``2**n`` values.
         sample_shape: the shape of one sample, e.g. ``(28, 28)``: one image and a batch are then
-            never confused, and the qubit count is known up front (see :mod:`encoders.base`).
+            never confused, and the qubit count is known up front (see :mod:`qcstar.encoders.base`).
 
     The encoder is parametric for real data: ``parameters(x)`` are the ``2**n - 1`` RY angles of
     the tree and ``template_circuit()`` the tree with placeholders. Complex data has no fixed

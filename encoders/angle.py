@@ -21,9 +21,9 @@ changes the phase of |0>), and between repetitions the entangler of
 ``CX(0,1) CX(1,2) ... CX(n-2,n-1)``, ``"ring"`` adds ``CX(n-1,0)``, ``None`` (or ``"none"``)
 has none.
 
-Values: NaN, inf and complex inputs are refused (:mod:`encoders.base`); samples whose angles
-are infinite or beyond ``encoders.base.MAX_ANGLE`` (about 1.1e15 rad, where a float angle
-carries no information) are refused with a :class:`~encoders.base.SampleError`.
+Values: NaN, inf and complex inputs are refused (:mod:`qcstar.encoders.base`); samples whose angles
+are infinite or beyond ``qcstar.encoders.base.MAX_ANGLE`` (about 1.1e15 rad, where a float angle
+carries no information) are refused with a :class:`~qcstar.encoders.base.SampleError`.
 
 Example::
 
@@ -77,7 +77,7 @@ class AngleEncoder(Encoder):
         scale: angle = ``scale * feature``.
         max_value: pixel scale divided out before PCA/scaling (255 for 8-bit images).
         sample_shape: the shape of one sample, e.g. ``(8, 8)``, so that one image and a batch are
-            never confused (see :mod:`encoders.base`); :meth:`fit` learns it too.
+            never confused (see :mod:`qcstar.encoders.base`); :meth:`fit` learns it too.
 
     Example::
 

@@ -50,9 +50,9 @@ Names: MNISQ's data set files call the overlap ``Re<t|C|s>`` "fidelity" (and so 
 means one thing: ``overlap`` is ``Re<t|C|s>`` (real, since every block is real), ``fidelity``
 is the state fidelity ``|<t|C|s>|^2 = overlap**2``.
 
-Preprocessing is MNISQ's amplitude recipe, :func:`encoders.amplitude.mnisq_amplitudes` (the
+Preprocessing is MNISQ's amplitude recipe, :func:`qcstar.encoders.amplitude.mnisq_amplitudes` (the
 one implementation shared with ``AmplitudeEncoder``), with the input shape rules of
-:mod:`encoders.base`: pass ``sample_shape=(28, 28)`` (or call ``fit``) to encode one image.
+:mod:`qcstar.encoders.base`: pass ``sample_shape=(28, 28)`` (or call ``fit``) to encode one image.
 
 Example::
 
@@ -115,7 +115,7 @@ def amplitude_vectors(
     dtype: torch.dtype = torch.float64,
     sample_shape: Sequence[int] | None = None,
 ) -> Tensor:
-    """AQCE's targets: :func:`encoders.amplitude.mnisq_amplitudes` with MNISQ's defaults
+    """AQCE's targets: :func:`qcstar.encoders.amplitude.mnisq_amplitudes` with MNISQ's defaults
     (10 qubits, pixels divided by ``scale`` = 255, real images only).
 
     ``images``: (B, H, W) or (B, D) (one image is ``x[None]``, or pass ``sample_shape``).
@@ -370,7 +370,7 @@ class AQCEEncoder(Encoder):
     ``level=None``) until the overlap reaches tau or ``max_blocks`` (default 108) is hit.
     ``max_blocks`` caps the blocks in either mode; ``sweeps`` overrides N. ``sample_shape``
     (e.g. ``(28, 28)``) is the shape of one image, so that one image gives one circuit (see
-    :mod:`encoders.base`; ``fit(images)`` learns it).
+    :mod:`qcstar.encoders.base`; ``fit(images)`` learns it).
 
     Example::
 

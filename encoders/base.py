@@ -13,7 +13,7 @@ that fill it:
 * ``parameters(x) -> torch.Tensor (B, P)``, the values to bind, so that
   ``bind_template(template_circuit(), parameters(x))`` is the batched circuit of ``x``.
 
-The PennyLane template (``encoders.pennylane``) and the Qiskit feature map (``encoders.qiskit``)
+The PennyLane template (``qcstar.encoders.pennylane``) and the Qiskit feature map (``qcstar.encoders.qiskit``)
 are built from this pair, so that an external framework binds per-sample numbers into one fixed
 circuit structure instead of rebuilding a circuit per sample. Templates themselves (placeholders,
 binding, splitting a batch) are :mod:`qcstar.circuits.template`.

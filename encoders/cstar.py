@@ -50,8 +50,8 @@ class CStarEncoder(Encoder):
 
     Inputs are images of the net's ``in_shape`` (its :attr:`sample_shape`): one image ``(H, W)``
     or ``(H*W,)``, or a batch ``(B, H, W)`` or ``(B, H*W)``. Values must be finite and real, and
-    a sample whose angles (``net.angles``) are infinite, NaN or beyond ``encoders.base.MAX_ANGLE``
-    (e.g. unscaled pixels of ``1e200``) is refused with a :class:`~encoders.base.SampleError`.
+    a sample whose angles (``net.angles``) are infinite, NaN or beyond ``qcstar.encoders.base.MAX_ANGLE``
+    (e.g. unscaled pixels of ``1e200``) is refused with a :class:`~qcstar.encoders.base.SampleError`.
 
     Example::
 

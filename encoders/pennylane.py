@@ -21,7 +21,7 @@ equals ``encoder.states(x)`` exactly, element by element:
 converts a bare :class:`~qcstar.circuits.Circuit` and puts qubit ``i`` on ``wires[i]``, first
 wire = least significant bit, Qiskit's order; this module passes it ``wires`` reversed.)
 
-Inputs follow the encoder's rules for one sample or a batch (:mod:`encoders.base`): with a
+Inputs follow the encoder's rules for one sample or a batch (:mod:`qcstar.encoders.base`): with a
 ``sample_shape`` (or the net's ``in_shape``) one ``(H, W)`` image and a batch are never confused.
 Without one, a square ``(m, m)`` input is one image when only that reading needs
 ``len(wires)`` qubits (``to_pennylane(AmplitudeEncoder(), mnist_image, wires=range(10))``
@@ -222,7 +222,7 @@ def embedding_class() -> type:
     class QcstarEmbedding(qml.operation.Operation):
         """A qcstar encoder's circuit as a PennyLane template.
 
-        Build it with :func:`encoders.to_pennylane`; directly, ``QcstarEmbedding(values, wires,
+        Build it with :func:`qcstar.encoders.to_pennylane`; directly, ``QcstarEmbedding(values, wires,
         template=FrozenTemplate(encoder.template_circuit()))`` with ``values`` ``(P,)`` or
         ``(B, P)``. ``wires[0]`` is the most significant qubit (our qubit ``n - 1``).
         """
@@ -343,7 +343,7 @@ def to_pennylane(encoder: Encoder, x: Any, wires: Sequence[Any], *, id: str | No
     """The encoding of ``x`` as a PennyLane operation (queued when called inside a QNode).
 
     Args:
-        encoder: any :class:`encoders.Encoder`.
+        encoder: any :class:`qcstar.encoders.Encoder`.
         x: one sample or a batch, read by the encoder's rules (see the module docstring; a batch
             gives a broadcast operation, as ``TorchLayer`` needs). Non-parametric encoders take
             one sample. Torch, NumPy, autograd and JAX inputs give an operation of that interface.
