@@ -66,7 +66,7 @@ from qcstar.circuits import Circuit, ConfigError, ShapeError
 from qcstar.circuits.digest import content_digest
 from qcstar.circuits.errors import require
 
-from .base import Encoder, as_encoder, bind_template, encoder_name, is_parametric, templatize
+from .base import Encoder, as_encoder, bind_template, encoder_name, is_parametric, templatize, validate_images
 
 Tensor = torch.Tensor
 
@@ -370,13 +370,17 @@ def to_pennylane(encoder: Encoder, x: Any, wires: Sequence[Any], *, id: str | No
         values = encoder.parameters(x)  # (B, P)
         template = encoder.template_for(x)
     else:
-        circuits = encoder.circuits(x)
-        if len(circuits) != 1:
+        # count the samples before encoding them: a non-parametric encoder (AQCE) may be costly
+        t = validate_images(
+            x, name=encoder_name(encoder), sample_shape=getattr(encoder, "sample_shape", None),
+            allow_complex=True, allow_zero=True,
+        )
+        if t.shape[0] != 1:
             raise ShapeError(
                 f"to_pennylane: {encoder_name(encoder)} is not parametric, so its PennyLane template holds one sample; "
-                f"got a batch of {len(circuits)}. Build one operation per sample"
+                f"got a batch of {t.shape[0]}. Build one operation per sample"
             )
-        template, values = templatize(circuits[0])
+        template, values = templatize(encoder.circuits(t)[0])
         values = values[None]
     if one_sample:
         values = values[0]  # (P,): an unbroadcast operation

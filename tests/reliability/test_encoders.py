@@ -212,6 +212,8 @@ def test_aqce_template_in_an_autograd_qnode():
 
     theta = pnp.array(0.3, requires_grad=True)
     assert np.isfinite(qml.grad(cost)(theta))
+    with pytest.raises(ShapeError, match="holds one sample; got a batch of 2"):
+        to_pennylane(enc, np.stack([_digit8(), _digit8()]), wires=range(6))
 
 
 def test_a_differentiated_input_is_refused_with_a_message():
