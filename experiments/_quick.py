@@ -1,0 +1,43 @@
+"""Where an experiment's ``--quick`` smoke run writes: never into ``experiments/results/``.
+
+Every script in ``experiments/`` takes ``--quick``: tiny sizes, seconds, the same code path
+(PennyLane side included), results in a fresh temporary folder (``$TMPDIR`` is honoured) or an
+explicit ``--out`` outside ``experiments/results/``, so that a smoke run never overwrites a
+published table. ``tests/experiments/test_quick.py`` runs every script that way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def quick_output(
+    parser: argparse.ArgumentParser,
+    given: str | Path | None,
+    *,
+    name: str,
+    filename: str | None = None,
+    flag: str = "--out",
+) -> Path:
+    """Where a ``--quick`` run of script ``name`` writes.
+
+    ``given``: what the user passed with ``flag`` (a folder, file or prefix, as the script
+    defines it), or None: then a fresh temporary folder, joined with ``filename`` when the
+    script's flag names a file. A path inside ``experiments/results/`` ends the program through
+    ``parser.error`` (exit 2): smoke numbers must never replace the published ones.
+    """
+    if given is None:
+        folder = Path(tempfile.mkdtemp(prefix=f"{name}-quick-"))
+        print(f"--quick: results go to {folder}", flush=True)
+        return folder / filename if filename else folder
+    path = Path(given).resolve()
+    if path == RESULTS or RESULTS in path.parents:
+        parser.error(
+            f"--quick writes smoke-test results, never into {RESULTS} (got {flag} {given}); "
+            f"drop {flag} for a temporary folder or give a path outside experiments/results/"
+        )
+    return path
