@@ -7,37 +7,38 @@ Usage (background, low priority)::
 
     nice -n 10 python experiments/aqce_quality.py --limit 1000 --chunk 64
     python experiments/aqce_quality.py --summary-only        # rewrite the md/json from the chunks
+    python experiments/aqce_quality.py --quick               # smoke run: 2 digits at f80, temporary folder
 
-``--limit`` scales the run (the issue asks 1,000 + 1,000 images per level).
+``--limit`` scales the run (the README's table: 1,000 + 1,000 images per level).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _quick import RESULTS, quick_output  # experiments/_quick.py: this script's folder is on sys.path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from qcstar.circuits.files import write_atomic  # noqa: E402
-from qcstar.encoders.aqce import AQCEEncoder  # noqa: E402
+from qcstar.circuits.files import write_atomic
+from qcstar.encoders.aqce import AQCEEncoder
 
 NOMINAL = {"f80": 0.80, "f90": 0.90, "f95": 0.95}
-SOURCES = {"mnist": "mnist", "fashion": "fashion-mnist"}
+#: --sources name -> (qcstar.data name, split); digits (scikit-learn's 8x8) has only "train"
+SOURCES = {"mnist": ("mnist", "test"), "fashion": ("fashion-mnist", "test"), "digits": ("digits", "train")}
 
 
 def load_test_images(source: str) -> np.ndarray:
-    """The official 10,000 test images of ``source`` as (N, 28, 28) uint8 (checksum-verified,
-    from ``$QCSTAR_DATA`` or the data directory rules of :func:`qcstar.data.data_dir`)."""
+    """The images of ``source`` as (N, H, W) uint8: the official 10,000 test images of MNIST or
+    Fashion-MNIST (checksum-verified, from ``$QCSTAR_DATA`` or the data directory rules of
+    :func:`qcstar.data.data_dir`), or the 1,797 built-in digits."""
     from qcstar.data import load_images
 
-    images, _ = load_images(SOURCES[source], "test")
+    images, _ = load_images(*SOURCES[source])
     return images.numpy()
 
 
@@ -83,10 +84,11 @@ def summarise(chunks_path: Path, out_md: Path, out_json: Path, args: argparse.Na
         "# AQCE quality: overlap Re<t|C|s> per level (MNISQ's \"fidelity\")",
         "",
         "Our batched `encoders.aqce.AQCEEncoder` (float64, CPU), official test images (first N of the",
-        "10,000, in file order), MNISQ preprocessing. Budgets: f80/f90/f95 = 27/54/108 blocks.",
+        "10,000, in file order; `digits`: the first N of scikit-learn's 1,797), MNISQ preprocessing.",
+        "Budgets: f80/f90/f95 = 27/54/108 blocks.",
         "`fidelity` is the state fidelity |<t|C|s>|^2 = overlap^2.",
         "",
-        f"Command: `nice -n 10 python experiments/aqce_quality.py --limit {args.limit} --chunk {args.chunk}`",
+        f"Command: `{args.command}`",
         "",
         "| set / level | n | overlap mean | 5th pct | min | median | fidelity mean | share >= nominal | MNISQ nominal | s/img (CPU, shared) |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -119,18 +121,31 @@ def summarise(chunks_path: Path, out_md: Path, out_json: Path, args: argparse.Na
     return summary
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=1000, help="images per source and level")
     ap.add_argument("--chunk", type=int, default=64, help="images per chunk (one JSON line each)")
     ap.add_argument("--levels", default="f80,f90,f95")
     ap.add_argument("--sources", default="mnist,fashion")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default=str(ROOT / "experiments" / "results" / "aqce_quality"))
+    ap.add_argument("--out", default=None,
+                    help="path prefix of the .chunks.jsonl/.md/.json files (default experiments/results/aqce_quality)")
     ap.add_argument("--summary-only", action="store_true")
-    args = ap.parse_args()
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 2 of the built-in digits at f80, 1 thread, files in a temporary folder")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.limit, args.chunk, args.levels, args.sources, args.threads = 2, 2, "f80", "digits", 1
+        out = quick_output(ap, args.out, name="aqce_quality", filename="aqce_quality")
+        args.command = "python experiments/aqce_quality.py --quick"
+    else:
+        out = Path(args.out) if args.out is not None else RESULTS / "aqce_quality"
+        # the options that define the numbers (a --summary-only rerun keeps the same line)
+        chosen = [f"--{k} {getattr(args, k)}" for k in ("levels", "sources") if getattr(args, k) != ap.get_default(k)]
+        args.command = " ".join(
+            ["nice -n 10 python experiments/aqce_quality.py", f"--limit {args.limit} --chunk {args.chunk}", *chosen]
+        )
     torch.set_num_threads(args.threads)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     chunks_path = out.with_suffix(".chunks.jsonl")
     out_md, out_json = out.with_suffix(".md"), out.with_suffix(".json")
@@ -152,7 +167,8 @@ def main() -> None:
     for source, level, start, stop in plan:
         if (source, level, start, stop) in done:
             continue
-        enc = AQCEEncoder(level=level, batch_size=args.chunk)
+        n_qubits = math.ceil(math.log2(images[source][0].size))  # MNISQ pads the flat image to 2**n
+        enc = AQCEEncoder(level=level, n_qubits=n_qubits, batch_size=args.chunk)
         t0 = time.perf_counter()
         res = enc.encode(images[source][start:stop])
         sec = time.perf_counter() - t0
