@@ -14,7 +14,7 @@ skips finished runs. ``--report`` only rebuilds the tables (``e1_interaction.md`
 
 Run::
 
-    python experiments/e1_interaction.py --quick                 # smoke version (a minute)
+    python experiments/e1_interaction.py --quick                 # smoke run: built-in digits, seconds
     nice -n 10 python experiments/e1_interaction.py --workers 2  # the scaled experiment
 """
 
@@ -30,12 +30,17 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _quick import RESULTS, quick_output  # experiments/_quick.py: this script's folder is on sys.path
 
-from qcstar.circuits.files import write_atomic  # noqa: E402
+from qcstar.circuits.files import write_atomic
 
-RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = ("mnist", "fashion-mnist", "kmnist")
+
+
+def datasets_in(summary: list[dict]) -> list[str]:
+    """The data sets of ``summary`` in table order: the MNIST family first, then the others."""
+    present = {s["dataset"] for s in summary}
+    return [d for d in DATASETS if d in present] + sorted(present - set(DATASETS))
 
 
 def configs(args) -> list[dict]:
@@ -160,7 +165,7 @@ def report(out: Path, runs: list[dict], command: str, wall: float | None) -> Non
         "test accuracy is taken at the best validation epoch.",
         "",
     ]
-    for ds in DATASETS:
+    for ds in datasets_in(summary):
         for setting in ("small", "full"):
             rows = [s for s in summary if s["dataset"] == ds and s["setting"] == setting]
             if not rows:
@@ -201,10 +206,11 @@ def plot(path: Path, summary: list[dict]) -> None:
     import matplotlib.pyplot as plt
 
     settings = [s for s in ("small", "full") if any(r["setting"] == s for r in summary)]
-    fig, axes = plt.subplots(len(settings) or 1, len(DATASETS), figsize=(4 * len(DATASETS), 3.2 * max(1, len(settings))),
+    datasets = datasets_in(summary) or list(DATASETS)
+    fig, axes = plt.subplots(len(settings) or 1, len(datasets), figsize=(4 * len(datasets), 3.2 * max(1, len(settings))),
                              squeeze=False)
     for i, setting in enumerate(settings):
-        for j, ds in enumerate(DATASETS):
+        for j, ds in enumerate(datasets):
             ax = axes[i][j]
             for mode, ls in (("shared", "-"), ("tasks", "--")):
                 for inter, color in (("none", "tab:blue"), ("global", "tab:red")):
@@ -252,16 +258,19 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--interaction-init", type=float, default=0.05,
                     help="std of the initial K_l entries (0 = exact V = I, a stationary point: K never moves)")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--quick", action="store_true", help="smoke version: digits-sized runs, 1 seed, d in {1, 2}")
+    ap.add_argument("--out", type=Path, default=None, help="folder of the run log, tables and plot (default experiments/results)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: built-in digits, d in {1, 2}, both modes, 1 seed, 1 epoch; files in a temporary folder")
     ap.add_argument("--report", action="store_true", help="only rebuild the tables and plot")
     args = ap.parse_args(argv)
     command = "python experiments/e1_interaction.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.quick:
-        args.datasets, args.circuits, args.seeds = ["mnist"], [1, 2], 1
-        args.small, args.full, args.epochs_small, args.epochs_full = 10, 20, 2, 1
-        args.qubits, args.layers, args.n_val, args.n_test = 4, 2, 200, 200
-        args.out = args.out / "e1_quick"
+        args.datasets, args.circuits, args.seeds, args.settings, args.workers = ["digits"], [1, 2], 1, ["small"], 1
+        args.small, args.epochs_small, args.batch_size = 5, 1, 25
+        args.qubits, args.layers, args.n_val, args.n_test = 4, 2, 50, 50
+        args.out = quick_output(ap, args.out, name="e1_interaction")
+    elif args.out is None:
+        args.out = RESULTS
     args.out.mkdir(parents=True, exist_ok=True)
     runs_path = args.out / "e1_interaction.jsonl"
     done = load_done(runs_path)
