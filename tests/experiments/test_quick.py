@@ -1,0 +1,190 @@
+"""Every script in ``experiments/`` runs its ``--quick`` smoke mode.
+
+The scripts are discovered (``experiments/*.py`` without a leading underscore), so a new
+script is tested as soon as it exists and must support ``--quick``: tiny sizes, seconds, the
+real code path, results in a temporary folder and never in ``experiments/results/``.
+
+All scripts start at once, in subprocesses (``sys.executable``), each with its own
+``$TMPDIR`` and working folder; every test then waits for its own. On 2 cores the whole module
+takes about as long as the sum of the scripts' CPU time halved (mostly imports).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENTS = ROOT / "experiments"
+RESULTS = EXPERIMENTS / "results"
+
+#: Scripts that cannot run a --quick smoke mode, each with the reason. None today.
+QUICK_EXEMPT: dict[str, str] = {}
+
+SCRIPTS = sorted(p.stem for p in EXPERIMENTS.glob("*.py") if not p.name.startswith("_"))
+
+#: Generous: a quick run takes seconds, but 8 jobs may share these 2 cores.
+TIMEOUT_S = 180
+
+LAST_LINE = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>\S+)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Expected:
+    """What a quick run of one of the scripts below must leave: the key of its last line
+    (``key=<finite float>``), and the files it writes into its temporary folder."""
+
+    last_line: str | None = None
+    files: tuple[str, ...] = ()
+
+
+#: Scripts not listed here (added by other parts) get the generic check of test_quick_run.
+EXPECTED: dict[str, Expected] = {
+    "aqce_quality": Expected(files=("aqce_quality.chunks.jsonl", "aqce_quality.json", "aqce_quality.md")),
+    "bench_aqce": Expected(last_line="ratio_vs_per_image_numpy"),
+    "bench_qcstar": Expected(last_line="ratio_vs_pennylane_default", files=("bench_qcstar.md",)),
+    "bench_simulator": Expected(last_line="ratio_vs_pennylane_default", files=("bench_simulator.json",)),
+    "e1_interaction": Expected(
+        files=("e1_interaction.jsonl", "e1_interaction.json", "e1_interaction.md", "e1_interaction.png")
+    ),
+}
+
+
+@dataclasses.dataclass
+class QuickRun:
+    process: subprocess.Popen
+    folder: Path  # its $TMPDIR and working folder
+    log: Path  # stdout and stderr together
+    started: float
+
+    def wait(self) -> tuple[int, str]:
+        """Exit code and output; a run past TIMEOUT_S is killed and fails the test."""
+        try:
+            rc = self.process.wait(timeout=max(1.0, TIMEOUT_S - (time.monotonic() - self.started)))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"--quick ran past {TIMEOUT_S} s; a smoke run must take seconds:\n{self.output()[-3000:]}")
+        return rc, self.output()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _results_snapshot() -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(RESULTS)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(RESULTS.rglob("*"))
+        if p.is_file()
+    } if RESULTS.is_dir() else {}
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+    """Start every script's --quick at once; yield {name: QuickRun} and the results/ snapshot."""
+    before = _results_snapshot()
+    runs: dict[str, QuickRun] = {}
+    for name in SCRIPTS:
+        if name in QUICK_EXEMPT:
+            continue
+        folder = tmp_path_factory.mktemp(f"quick-{name}")
+        log = folder / "output.log"
+        env = {**os.environ, "TMPDIR": str(folder), "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
+        with open(log, "wb") as fh:  # a file, not a pipe: a full pipe would stall a run nobody reads yet
+            proc = subprocess.Popen(
+                [sys.executable, str(EXPERIMENTS / f"{name}.py"), "--quick"],
+                cwd=folder, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        runs[name] = QuickRun(proc, folder, log, time.monotonic())
+    yield runs, before
+    for run in runs.values():  # a test that failed early leaves no orphan behind
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
+
+
+def _check_last_line(name: str, out: str, key: str | None) -> None:
+    lines = out.strip().splitlines()
+    match = LAST_LINE.match(lines[-1].strip()) if lines else None
+    assert match, f"{name} --quick: last line should be key=<number>, got {lines[-1:]!r}"
+    if key is not None:
+        assert match["key"] == key, f"{name} --quick: last line should start with {key}=, got {lines[-1]!r}"
+    value = float(match["value"])
+    assert math.isfinite(value) and value > 0, f"{name} --quick: {match['key']} should be a positive ratio, got {value}"
+
+
+def _check_file(path: Path) -> None:
+    assert path.stat().st_size > 0, f"{path} is empty"
+    if path.suffix == ".json":
+        json.loads(path.read_text())
+    elif path.suffix == ".jsonl":
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        assert rows, f"{path} holds no JSON line"
+
+
+@pytest.mark.parametrize("name", [n for n in SCRIPTS if n not in QUICK_EXEMPT])
+def test_quick_run(quick_runs, name: str) -> None:
+    runs, _ = quick_runs
+    run = runs[name]
+    rc, out = run.wait()
+    if rc != 0 and "unrecognized arguments: --quick" in out:
+        pytest.fail(f"experiments/{name}.py has no --quick smoke mode; every script in experiments/ needs one "
+                    "(tiny sizes, seconds, results into a temporary folder; see experiments/_quick.py)")
+    assert rc == 0, f"{name} --quick exited {rc}:\n{out[-3000:]}"
+    written = sorted(p for p in run.folder.rglob("*") if p.is_file() and p != run.log)
+    expected = EXPECTED.get(name)
+    if expected is None:  # a script of another part: some visible result, wherever it goes
+        lines = out.strip().splitlines()
+        assert written or (lines and LAST_LINE.match(lines[-1].strip())), (
+            f"{name} --quick printed no last line key=<number> and wrote nothing into its temporary folder"
+        )
+        for path in written:
+            _check_file(path)
+        return
+    if expected.last_line:
+        _check_last_line(name, out, expected.last_line)
+    names = {p.name: p for p in written}
+    for filename in expected.files:
+        assert filename in names, f"{name} --quick did not write {filename} into $TMPDIR; wrote {sorted(names)}"
+        _check_file(names[filename])
+
+
+def test_quick_runs_leave_results_alone(quick_runs) -> None:
+    runs, before = quick_runs
+    for run in runs.values():
+        run.wait()
+    assert _results_snapshot() == before, "a --quick run changed experiments/results/"
+
+
+def _load_quick_module():
+    spec = importlib.util.spec_from_file_location("experiments_quick", EXPERIMENTS / "_quick.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_output_refuses_results_folder(tmp_path, monkeypatch, capsys) -> None:
+    quick = _load_quick_module()
+    parser = argparse.ArgumentParser(prog="bench")
+    for inside in (RESULTS, RESULTS / "bench.md", RESULTS / "sub" / "prefix"):
+        with pytest.raises(SystemExit) as exc:
+            quick.quick_output(parser, inside, name="bench")
+        assert exc.value.code == 2
+        assert "never into" in capsys.readouterr().err
+    assert quick.quick_output(parser, tmp_path / "x.md", name="bench") == (tmp_path / "x.md").resolve()
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)  # tempfile caches the folder it chose first
+    made = quick.quick_output(parser, None, name="bench", filename="bench.json")
+    assert made.name == "bench.json" and made.parent.parent == tmp_path and made.parent.name.startswith("bench-quick-")
+    assert quick.quick_output(parser, None, name="bench") != made.parent  # a fresh folder every run
