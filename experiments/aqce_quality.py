@@ -1,5 +1,8 @@
 """AQCE quality: overlap distribution per level on MNIST and Fashion-MNIST test images.
 
+AQCE (Shirakawa, Ueda & Yunoki, arXiv:2112.14524) with MNISQ's presets f80/f90/f95 (Placidi
+et al., arXiv:2306.16627), as ``encoders.aqce.AQCEEncoder`` implements it.
+
 Resumable: every chunk of images appends one JSON line to ``<out>.chunks.jsonl``; a rerun
 skips chunks already there. The summary (md + json) is rewritten atomically after each chunk.
 
@@ -101,7 +104,7 @@ def summarise(chunks_path: Path, out_md: Path, out_json: Path, args: argparse.Na
         )
     lines += [
         "",
-        "Scaling: the issue asks 1,000 MNIST + 1,000 Fashion-MNIST images per level; `n` above is what",
+        "Scaling: the README's table uses 1,000 MNIST + 1,000 Fashion-MNIST images per level; `n` above is what",
         "this shared 2-core machine finished (resumable; rerun the command to continue).",
         "Extrapolated CPU time at the measured s/img (this machine, shared, 1 process):",
         "",

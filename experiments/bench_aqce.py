@@ -1,5 +1,8 @@
 """Benchmark: batched torch AQCE (encoders.aqce) vs a straightforward per-image NumPy AQCE.
 
+AQCE: Shirakawa, Ueda & Yunoki, arXiv:2112.14524; the f80/f90 presets are MNISQ's (Placidi et
+al., arXiv:2306.16627).
+
 The reference below is the same algorithm written the simple way: one image at a time, the
 partial states recomputed from scratch at every sweep position (O(M^2) block applications per
 sweep), a Python loop over the 45 pairs with a NumPy SVD each. Both must give the same overlaps

@@ -1,5 +1,7 @@
 """Benchmark: one training step (forward + backward) of QCStarNet vs the same model in PennyLane.
 
+QCStarNet: the quantum circuit C*-algebra net of Hashimoto & Hataya, arXiv:2404.06218.
+
 Model: n = 10 system qubits, d = 4 circuits (a = 2 index qubits), L = 4 layers of RY+RZ with
 data-dependent angles from a linear angle net on 8x8 images, CX ladder, interaction V_l on the
 index register (random, non-identity), readout <Z_q> per circuit (diagonal of the A-valued

@@ -12,7 +12,7 @@ back to the OS (and the next one page-faults in again) depends on the largest bl
 far in the process, which made back-to-back timings depend on which side ran first.
 
 Two numbers for us: ``simulate`` + ``expectation`` (the whole 2**10 state, every gate: the
-issue's comparison, and the last line), and ``expval``, which simulates only the light cone of
+README table's comparison, and the last line), and ``expval``, which simulates only the light cone of
 Z_0 (the ops that can change <Z_0>: here the last layer shrinks to one RY and each earlier
 layer to the wires CX(0, 1) reaches, see ``circuits.statevector.light_cone``). The second is
 printed as ``ratio_light_cone=``; it is not the headline because it no longer simulates the

@@ -1,5 +1,8 @@
 """E1 - does interaction help? QCStarNet with and without interaction on MNIST-family images.
 
+QCStarNet is the quantum circuit C*-algebra net of Hashimoto & Hataya (arXiv:2404.06218): d
+circuits whose index register is coupled by an interaction unitary V_l after every layer.
+
 Grid: datasets (mnist, fashion-mnist, kmnist) x d in {1, 2, 4, 8} x interaction {none, global}
 (d = 1 has no interaction: V is a 1x1 phase) x mode {shared, tasks} x data setting
 (small: ``--small`` images per class, full-ish: ``--full`` per class) x seeds. Every run trains
@@ -149,7 +152,7 @@ def report(out: Path, runs: list[dict], command: str, wall: float | None) -> Non
         f"jobs, 1 torch thread per worker; python {platform.python_version()}.",
         f"Runs finished: {len(runs)}" + (f"; wall time of this invocation {wall / 60:.1f} min." if wall else "."),
         "",
-        "Scaled (what differs from the issue's full experiment): images area-downsampled to "
+        "Scaled (what differs from the full experiment): images area-downsampled to "
         f"{cfg0.get('size')}x{cfg0.get('size')}; n = {cfg0.get('n_qubits')} qubits, L = {cfg0.get('n_layers')} layers; "
         "training sets of `per_class` images per class (small / full-ish), not the full 60,000; "
         f"validation {cfg0.get('n_val')} and test {cfg0.get('n_test')} images (stratified subsets); few epochs "
