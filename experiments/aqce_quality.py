@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _quick import RESULTS, quick_output  # experiments/_quick.py: this script's folder is on sys.path
+# experiments/_cli.py; this script's own folder is on sys.path
+from _cli import RESULTS, comma_choices, positive_int, quick_output
 
 from qcstar.circuits.files import write_atomic
 from qcstar.encoders.aqce import AQCEEncoder
@@ -126,11 +127,11 @@ def summarise(chunks_path: Path, out_md: Path, out_json: Path, args: argparse.Na
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--limit", type=int, default=1000, help="images per source and level")
-    ap.add_argument("--chunk", type=int, default=64, help="images per chunk (one JSON line each)")
+    ap.add_argument("--limit", type=positive_int, default=1000, help="images per source and level")
+    ap.add_argument("--chunk", type=positive_int, default=64, help="images per chunk (one JSON line each)")
     ap.add_argument("--levels", default="f80,f90,f95")
     ap.add_argument("--sources", default="mnist,fashion")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=positive_int, default=2)
     ap.add_argument("--out", default=None,
                     help="path prefix of the .chunks.jsonl/.md/.json files (default experiments/results/aqce_quality)")
     ap.add_argument("--summary-only", action="store_true")
@@ -148,6 +149,8 @@ def main(argv: list[str] | None = None) -> None:
         args.command = " ".join(
             ["nice -n 10 python experiments/aqce_quality.py", f"--limit {args.limit} --chunk {args.chunk}", *chosen]
         )
+    levels = comma_choices(ap, "--levels", args.levels, NOMINAL)
+    sources = comma_choices(ap, "--sources", args.sources, SOURCES)
     torch.set_num_threads(args.threads)
     out.parent.mkdir(parents=True, exist_ok=True)
     chunks_path = out.with_suffix(".chunks.jsonl")
@@ -158,8 +161,6 @@ def main(argv: list[str] | None = None) -> None:
     done = set()
     for r in _read_chunks(chunks_path):
         done.add((r["source"], r["level"], r["start"], r["stop"]))
-    levels = args.levels.split(",")
-    sources = args.sources.split(",")
     images = {s: load_test_images(s) for s in sources}
     # round-robin over (level, source) chunk by chunk, so a partial run covers every cell
     plan = []

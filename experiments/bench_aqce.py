@@ -28,6 +28,9 @@ import time
 import numpy as np
 import torch
 
+# experiments/_cli.py; this script's own folder is on sys.path
+from _cli import comma_choices, positive_int
+
 from qcstar.encoders.aqce import LEVELS, AQCEEncoder
 
 DELTA = 1e-7  # the encoder's tie-break regularisation of rank-deficient polar factors
@@ -134,10 +137,10 @@ def load_first_images(source: str, count: int) -> np.ndarray:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--levels", default="f80,f90")
-    ap.add_argument("--n-ours", type=int, default=32, help="images per timed batched run")
-    ap.add_argument("--n-ref", type=int, default=2, help="images for the NumPy reference (slow)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed repeats of the batched run (median)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--n-ours", type=positive_int, default=32, help="images per timed batched run")
+    ap.add_argument("--n-ref", type=positive_int, default=2, help="images for the NumPy reference (slow)")
+    ap.add_argument("--repeats", type=positive_int, default=3, help="timed repeats of the batched run (median)")
+    ap.add_argument("--threads", type=positive_int, default=2)
     ap.add_argument("--device", default="cpu", help="device of our encoder, e.g. cuda (the reference stays on the CPU)")
     ap.add_argument("--source", choices=("mnist", "digits"), default="mnist",
                     help="MNIST test images (10 qubits) or scikit-learn's 8x8 digits (6 qubits)")
@@ -146,11 +149,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.quick:
         args.levels, args.source, args.n_ours, args.n_ref, args.repeats, args.threads = "f80", "digits", 2, 1, 1, 1
+    levels = comma_choices(ap, "--levels", args.levels, LEVELS)
     torch.set_num_threads(args.threads)
     imgs = load_first_images(args.source, max(args.n_ours, args.n_ref))
     n_qubits = math.ceil(math.log2(imgs[0].size))  # MNISQ pads the flattened image to a power of two
     ratios = {}
-    for level in args.levels.split(","):
+    for level in levels:
         times, res = [], None
         for _ in range(args.repeats):
             # a fresh encoder each repeat: encode() caches its last result

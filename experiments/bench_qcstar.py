@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 
 import torch
-from _quick import quick_output  # experiments/_quick.py: this script's folder is on sys.path
+# experiments/_cli.py; this script's own folder is on sys.path
+from _cli import positive_int, quick_output
 
 from qcstar.circuits.decompose import multiplexed_rotation as gray_code_multiplexor
 from qcstar.circuits.files import write_atomic
@@ -161,16 +162,16 @@ def timed(fn, repeats: int, warmup: int = 1) -> list[float]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--qubits", type=int, default=10)
-    ap.add_argument("--circuits", type=int, default=4)
-    ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--pl-repeats", type=int, default=None, help="repeats for PennyLane (default: --repeats)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--check-batch", type=int, default=16, help="batch of the gradient check")
-    ap.add_argument("--gray-microbatch", type=int, default=4, help="PennyLane micro-batch, Gray-code variant")
-    ap.add_argument("--pl-microbatch", type=int, default=16,
+    ap.add_argument("--qubits", type=positive_int, default=10)
+    ap.add_argument("--circuits", type=positive_int, default=4)
+    ap.add_argument("--layers", type=positive_int, default=4)
+    ap.add_argument("--batch", type=positive_int, default=256)
+    ap.add_argument("--repeats", type=positive_int, default=5)
+    ap.add_argument("--pl-repeats", type=positive_int, default=None, help="repeats for PennyLane (default: --repeats)")
+    ap.add_argument("--threads", type=positive_int, default=2)
+    ap.add_argument("--check-batch", type=positive_int, default=16, help="batch of the gradient check")
+    ap.add_argument("--gray-microbatch", type=positive_int, default=4, help="PennyLane micro-batch, Gray-code variant")
+    ap.add_argument("--pl-microbatch", type=positive_int, default=16,
                     help="PennyLane micro-batch (its backprop graph at 256 exceeds this machine's memory)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="write a markdown summary here")
@@ -178,7 +179,8 @@ def main(argv=None) -> int:
                     help="also time our step on this device (e.g. cuda); with --ours-only, PennyLane is not needed")
     ap.add_argument("--ours-only", action="store_true", help="time only our step (a GPU box without PennyLane)")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke run: n = 3, d = 2, L = 2, batch 8, one timed step, 1 thread; markdown into a temporary folder")
+                    help="smoke run: n = 3, d = 2, L = 2, batch 8, one timed step, 1 thread; "
+                    "markdown into a temporary folder")
     args = ap.parse_args(argv)
     if args.quick:
         args.qubits, args.circuits, args.layers, args.batch = 3, 2, 2, 8

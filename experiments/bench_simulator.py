@@ -34,7 +34,8 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from _quick import quick_output  # experiments/_quick.py: this script's folder is on sys.path
+# experiments/_cli.py; this script's own folder is on sys.path
+from _cli import positive_int, quick_output
 
 from qcstar.circuits import Circuit, expectation, expval, simulate
 from qcstar.circuits.allocator import tune_allocator
@@ -156,8 +157,9 @@ def time_interleaved(runs: dict, rounds: int, per_round: dict, warmup: int = 2) 
 
 def main(argv: list[str] | None = None) -> float:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=7, help="rounds: 3 timed steps of ours, 2 of PennyLane each")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=positive_int, default=7,
+                    help="rounds: 3 timed steps of ours, 2 of PennyLane each")
+    ap.add_argument("--threads", type=positive_int, default=2)
     ap.add_argument("--device", default="cpu", help="also time our simulator on this device (e.g. cuda)")
     ap.add_argument("--json", type=Path, default=None, help="write the numbers here (atomically)")
     ap.add_argument(

@@ -33,7 +33,8 @@ import sys
 import time
 from pathlib import Path
 
-from _quick import RESULTS, quick_output  # experiments/_quick.py: this script's folder is on sys.path
+# experiments/_cli.py; this script's own folder is on sys.path
+from _cli import RESULTS, positive_int, quick_output
 
 from qcstar.circuits.files import write_atomic
 
@@ -243,27 +244,29 @@ def plot(path: Path, summary: list[dict]) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="E1: does interaction help?")
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    ap.add_argument("--circuits", nargs="+", type=int, default=[1, 2, 4, 8])
+    ap.add_argument("--circuits", nargs="+", type=positive_int, default=[1, 2, 4, 8])
     ap.add_argument("--modes", nargs="+", default=["shared", "tasks"])
     ap.add_argument("--settings", nargs="+", default=["small", "full"])
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--small", type=int, default=50, help="images per class, small-data setting")
-    ap.add_argument("--full", type=int, default=500, help="images per class, full-ish setting")
-    ap.add_argument("--epochs-small", type=int, default=30)
-    ap.add_argument("--epochs-full", type=int, default=8)
-    ap.add_argument("--qubits", type=int, default=6)
-    ap.add_argument("--layers", type=int, default=3)
-    ap.add_argument("--size", type=int, default=8)
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--seeds", type=positive_int, default=3)
+    ap.add_argument("--small", type=positive_int, default=50, help="images per class, small-data setting")
+    ap.add_argument("--full", type=positive_int, default=500, help="images per class, full-ish setting")
+    ap.add_argument("--epochs-small", type=positive_int, default=30)
+    ap.add_argument("--epochs-full", type=positive_int, default=8)
+    ap.add_argument("--qubits", type=positive_int, default=6)
+    ap.add_argument("--layers", type=positive_int, default=3)
+    ap.add_argument("--size", type=positive_int, default=8)
+    ap.add_argument("--batch-size", type=positive_int, default=64)
     ap.add_argument("--lr", type=float, default=0.03)
-    ap.add_argument("--n-val", type=int, default=1000)
-    ap.add_argument("--n-test", type=int, default=2000)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--n-val", type=positive_int, default=1000)
+    ap.add_argument("--n-test", type=positive_int, default=2000)
+    ap.add_argument("--workers", type=positive_int, default=1)
     ap.add_argument("--interaction-init", type=float, default=0.05,
                     help="std of the initial K_l entries (0 = exact V = I, a stationary point: K never moves)")
-    ap.add_argument("--out", type=Path, default=None, help="folder of the run log, tables and plot (default experiments/results)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="folder of the run log, tables and plot (default experiments/results)")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke run: built-in digits, d in {1, 2}, both modes, 1 seed, 1 epoch; files in a temporary folder")
+                    help="smoke run: built-in digits, d in {1, 2}, both modes, 1 seed, 1 epoch; "
+                    "files in a temporary folder")
     ap.add_argument("--report", action="store_true", help="only rebuild the tables and plot")
     args = ap.parse_args(argv)
     command = "python experiments/e1_interaction.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -66,7 +66,9 @@ def test_every_package_is_listed() -> None:
         f"folders with an __init__.py that pyproject.toml does not list: {sorted(found - listed)}; "
         "add them to [tool.setuptools] packages (they would be missing from the wheel)"
     )
-    assert not listed - found, f"pyproject.toml lists packages that have no folder with an __init__.py: {sorted(listed - found)}"
+    assert not listed - found, (
+        f"pyproject.toml lists packages that have no folder with an __init__.py: {sorted(listed - found)}"
+    )
 
 
 def _expected_wheel_files() -> set[str]:

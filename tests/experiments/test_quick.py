@@ -140,7 +140,7 @@ def test_quick_run(quick_runs, name: str) -> None:
     rc, out = run.wait()
     if rc != 0 and "unrecognized arguments: --quick" in out:
         pytest.fail(f"experiments/{name}.py has no --quick smoke mode; every script in experiments/ needs one "
-                    "(tiny sizes, seconds, results into a temporary folder; see experiments/_quick.py)")
+                    "(tiny sizes, seconds, results into a temporary folder; see experiments/_cli.py)")
     assert rc == 0, f"{name} --quick exited {rc}:\n{out[-3000:]}"
     written = sorted(p for p in run.folder.rglob("*") if p.is_file() and p != run.log)
     expected = EXPECTED.get(name)
@@ -167,15 +167,15 @@ def test_quick_runs_leave_results_alone(quick_runs) -> None:
     assert _results_snapshot() == before, "a --quick run changed experiments/results/"
 
 
-def _load_quick_module():
-    spec = importlib.util.spec_from_file_location("experiments_quick", EXPERIMENTS / "_quick.py")
+def _load_cli_module():
+    spec = importlib.util.spec_from_file_location("experiments_cli", EXPERIMENTS / "_cli.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_quick_output_refuses_results_folder(tmp_path, monkeypatch, capsys) -> None:
-    quick = _load_quick_module()
+    quick = _load_cli_module()
     parser = argparse.ArgumentParser(prog="bench")
     for inside in (RESULTS, RESULTS / "bench.md", RESULTS / "sub" / "prefix"):
         with pytest.raises(SystemExit) as exc:
@@ -188,3 +188,22 @@ def test_quick_output_refuses_results_folder(tmp_path, monkeypatch, capsys) -> N
     made = quick.quick_output(parser, None, name="bench", filename="bench.json")
     assert made.name == "bench.json" and made.parent.parent == tmp_path and made.parent.name.startswith("bench-quick-")
     assert quick.quick_output(parser, None, name="bench") != made.parent  # a fresh folder every run
+
+
+def test_comma_choices_names_what_is_allowed(capsys) -> None:
+    cli = _load_cli_module()
+    parser = argparse.ArgumentParser(prog="bench")
+    assert cli.comma_choices(parser, "--levels", "f80, f90", {"f80", "f90", "f95"}) == ["f80", "f90"]
+    for wrong in ("f80,f99", "", "f80,"):
+        with pytest.raises(SystemExit) as exc:
+            cli.comma_choices(parser, "--levels", wrong, {"f80", "f90", "f95"})
+        assert exc.value.code == 2
+        assert "expected a comma-separated list of f80, f90, f95" in capsys.readouterr().err
+
+
+def test_positive_int_refuses_zero_negative_and_text() -> None:
+    cli = _load_cli_module()
+    assert cli.positive_int("3") == 3
+    for wrong in ("0", "-2", "1.5", "ten"):
+        with pytest.raises(argparse.ArgumentTypeError, match="whole number >= 1"):
+            cli.positive_int(wrong)

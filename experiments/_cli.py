@@ -1,5 +1,6 @@
-"""Where an experiment's ``--quick`` smoke run writes: never into ``experiments/results/``.
+"""Command-line helpers of the scripts in ``experiments/``.
 
+``quick_output``: where a ``--quick`` smoke run writes - never into ``experiments/results/``.
 Every script in ``experiments/`` takes ``--quick``: tiny sizes, seconds, the same code path
 (PennyLane side included), results in a fresh temporary folder (``$TMPDIR`` is honoured) or an
 explicit ``--out`` outside ``experiments/results/``, so that a smoke run never overwrites a
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -41,3 +43,25 @@ def quick_output(
             f"drop {flag} for a temporary folder or give a path outside experiments/results/"
         )
     return path
+
+
+def comma_choices(parser: argparse.ArgumentParser, flag: str, value: str, allowed: Collection[str]) -> list[str]:
+    """``value`` of ``flag`` split at commas, each item checked against ``allowed``; a wrong or
+    empty item ends the program through ``parser.error`` (exit 2) naming the allowed ones."""
+    items = [item.strip() for item in value.split(",")]
+    wrong = [item for item in items if item not in allowed]
+    if wrong:
+        parser.error(f"{flag}: {', '.join(map(repr, wrong))} not known; expected a comma-separated "
+                     f"list of {', '.join(sorted(allowed))} (got {value!r})")
+    return items
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type=`` for counts and sizes: an int >= 1 (a 0 would divide by zero or do nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
