@@ -4,9 +4,9 @@ The scripts are discovered (``experiments/*.py`` without a leading underscore), 
 script is tested as soon as it exists and must support ``--quick``: tiny sizes, seconds, the
 real code path, results in a temporary folder and never in ``experiments/results/``.
 
-All scripts start at once, in subprocesses (``sys.executable``), each with its own
-``$TMPDIR`` and working folder; every test then waits for its own. On 2 cores the whole module
-takes about as long as the sum of the scripts' CPU time halved (mostly imports).
+The scripts run in subprocesses (``sys.executable``), as many at once as there are cores,
+each with its own ``$TMPDIR`` and working folder; every test waits for its own. On 2 cores the
+whole module takes about half the scripts' summed CPU time (mostly imports): ~11 s when quiet.
 """
 
 from __future__ import annotations
@@ -63,23 +63,74 @@ EXPECTED: dict[str, Expected] = {
 
 @dataclasses.dataclass
 class QuickRun:
-    process: subprocess.Popen
-    folder: Path  # its $TMPDIR and working folder
-    log: Path  # stdout and stderr together
-    started: float
+    """One script's --quick run: started by :class:`QuickRuns` when a slot is free."""
 
-    def wait(self) -> tuple[int, str]:
-        """Exit code and output; a run past TIMEOUT_S is killed and fails the test."""
-        try:
-            rc = self.process.wait(timeout=max(1.0, TIMEOUT_S - (time.monotonic() - self.started)))
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            pytest.fail(f"--quick ran past {TIMEOUT_S} s; a smoke run must take seconds:\n{self.output()[-3000:]}")
-        return rc, self.output()
+    name: str
+    folder: Path  # its $TMPDIR and working folder
+    process: subprocess.Popen | None = None
+    started: float = 0.0
+    timed_out: bool = False
+
+    @property
+    def log(self) -> Path:  # stdout and stderr together
+        return self.folder / "output.log"
+
+    def start(self) -> None:
+        env = {**os.environ, "TMPDIR": str(self.folder), "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
+        with open(self.log, "wb") as fh:  # a file, not a pipe: a full pipe would stall a run nobody reads yet
+            self.process = subprocess.Popen(
+                [sys.executable, str(EXPERIMENTS / f"{self.name}.py"), "--quick"],
+                cwd=self.folder, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        self.started = time.monotonic()
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+class QuickRuns:
+    """All scripts' --quick runs, ``slots`` at a time (more would only share the same cores
+    and add up the memory of the imports), started in order as slots free up."""
+
+    def __init__(self, names: list[str], root: Path, *, slots: int):
+        self.runs = {name: QuickRun(name, root / name) for name in names}
+        for run in self.runs.values():
+            run.folder.mkdir()
+        self.slots = slots
+        self._fill()
+
+    def _fill(self) -> None:
+        waiting = [r for r in self.runs.values() if r.process is None]
+        free = self.slots - sum(r.running() for r in self.runs.values())
+        for run in waiting[:max(0, free)]:
+            run.start()
+
+    def _check_timeouts(self) -> None:
+        for run in self.runs.values():
+            if run.running() and time.monotonic() - run.started > TIMEOUT_S:
+                run.process.kill()
+                run.process.wait()
+                run.timed_out = True
+
+    def wait(self, name: str) -> tuple[int, str]:
+        """Exit code and output of ``name``'s run; a run past TIMEOUT_S is killed and fails."""
+        run = self.runs[name]
+        while run.process is None or run.running():
+            time.sleep(0.05)
+            self._check_timeouts()
+            self._fill()
+        if run.timed_out:
+            pytest.fail(f"{name} --quick ran past {TIMEOUT_S} s; a smoke run must take seconds:\n{run.output()[-3000:]}")
+        return run.process.returncode, run.output()
+
+    def close(self) -> None:
+        for run in self.runs.values():  # a test that failed early leaves no orphan behind
+            if run.running():
+                run.process.kill()
+                run.process.wait()
 
 
 def _results_snapshot() -> dict[str, tuple[int, int]]:
@@ -92,26 +143,13 @@ def _results_snapshot() -> dict[str, tuple[int, int]]:
 
 @pytest.fixture(scope="module")
 def quick_runs(tmp_path_factory):
-    """Start every script's --quick at once; yield {name: QuickRun} and the results/ snapshot."""
+    """Start the scripts' --quick runs, as many at once as there are cores (at least 2);
+    yield the :class:`QuickRuns` and the snapshot of experiments/results/ taken before."""
     before = _results_snapshot()
-    runs: dict[str, QuickRun] = {}
-    for name in SCRIPTS:
-        if name in QUICK_EXEMPT:
-            continue
-        folder = tmp_path_factory.mktemp(f"quick-{name}")
-        log = folder / "output.log"
-        env = {**os.environ, "TMPDIR": str(folder), "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
-        with open(log, "wb") as fh:  # a file, not a pipe: a full pipe would stall a run nobody reads yet
-            proc = subprocess.Popen(
-                [sys.executable, str(EXPERIMENTS / f"{name}.py"), "--quick"],
-                cwd=folder, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
-        runs[name] = QuickRun(proc, folder, log, time.monotonic())
+    runs = QuickRuns([n for n in SCRIPTS if n not in QUICK_EXEMPT], tmp_path_factory.mktemp("quick"),
+                     slots=max(2, os.cpu_count() or 1))
     yield runs, before
-    for run in runs.values():  # a test that failed early leaves no orphan behind
-        if run.process.poll() is None:
-            run.process.kill()
-            run.process.wait()
+    runs.close()
 
 
 def _check_last_line(name: str, out: str, key: str | None) -> None:
@@ -136,8 +174,8 @@ def _check_file(path: Path) -> None:
 @pytest.mark.parametrize("name", [n for n in SCRIPTS if n not in QUICK_EXEMPT])
 def test_quick_run(quick_runs, name: str) -> None:
     runs, _ = quick_runs
-    run = runs[name]
-    rc, out = run.wait()
+    rc, out = runs.wait(name)
+    run = runs.runs[name]
     if rc != 0 and "unrecognized arguments: --quick" in out:
         pytest.fail(f"experiments/{name}.py has no --quick smoke mode; every script in experiments/ needs one "
                     "(tiny sizes, seconds, results into a temporary folder; see experiments/_cli.py)")
@@ -162,8 +200,8 @@ def test_quick_run(quick_runs, name: str) -> None:
 
 def test_quick_runs_leave_results_alone(quick_runs) -> None:
     runs, before = quick_runs
-    for run in runs.values():
-        run.wait()
+    for name in runs.runs:
+        runs.wait(name)
     assert _results_snapshot() == before, "a --quick run changed experiments/results/"
 
 
