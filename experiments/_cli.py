@@ -1,6 +1,7 @@
 """Command-line helpers of the scripts in ``experiments/``.
 
 ``quick_output``: where a ``--quick`` smoke run writes - never into ``experiments/results/``.
+``append_json_line``: the resumable run logs (one JSON line per finished unit of work).
 Every script in ``experiments/`` takes ``--quick``: tiny sizes, seconds, the same code path
 (PennyLane side included), results in a fresh temporary folder (``$TMPDIR`` is honoured) or an
 explicit ``--out`` outside ``experiments/results/``, so that a smoke run never overwrites a
@@ -10,6 +11,8 @@ published table. ``tests/experiments/test_quick.py`` runs every script that way.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import tempfile
 from collections.abc import Collection
 from pathlib import Path
@@ -65,3 +68,20 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
     return value
+
+
+def append_json_line(path: Path, record: dict) -> None:
+    """Append ``record`` as one JSON line to ``path`` and fsync it.
+
+    A run killed mid-write leaves a torn last line without its newline; readers skip lines
+    that do not parse, and this starts a new line first, so the record appended after a
+    resume is never glued to the torn one (and then lost to the next reader).
+    """
+    with open(path, "ab+") as fh:
+        torn = False
+        if fh.seek(0, os.SEEK_END) > 0:
+            fh.seek(-1, os.SEEK_END)
+            torn = fh.read(1) != b"\n"
+        fh.write((b"\n" if torn else b"") + json.dumps(record).encode() + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())

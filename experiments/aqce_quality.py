@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import RESULTS, comma_choices, positive_int, quick_output
+from _cli import RESULTS, append_json_line, comma_choices, positive_int, quick_output
 
 from qcstar.circuits.files import write_atomic
 from qcstar.encoders.aqce import AQCEEncoder
@@ -181,8 +181,7 @@ def main(argv: list[str] | None = None) -> None:
             "overlap": res.overlap.tolist(), "fidelity": res.fidelity.tolist(),
             "n_blocks": res.n_blocks.tolist(),
         }
-        with open(chunks_path, "a") as f:  # one complete line per chunk; a torn last line is ignored on resume
-            f.write(json.dumps(row) + "\n")
+        append_json_line(chunks_path, row)  # one line per chunk; a torn last line is skipped on resume
         summary = summarise(chunks_path, out_md, out_json, args)
         s = summary[f"{source}/{level}"]
         print(f"{source} {level} [{start}:{stop}] {sec:.1f}s mean={s['overlap_mean']:.4f} n={s['n']}", flush=True)

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import RESULTS, positive_int, quick_output
+from _cli import RESULTS, append_json_line, positive_int, quick_output
 
 from qcstar.circuits.files import write_atomic
 
@@ -120,13 +120,6 @@ def load_done(path: Path) -> dict[str, dict]:
                 continue
             done[rec["key"]] = rec
     return done
-
-
-def _append(path: Path, rec: dict) -> None:
-    with open(path, "a") as fh:
-        fh.write(json.dumps(rec) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def report(out: Path, runs: list[dict], command: str, wall: float | None) -> None:
@@ -291,13 +284,13 @@ def main(argv=None) -> int:
 
             with mp.get_context("fork").Pool(args.workers) as pool:
                 for i, rec in enumerate(pool.imap_unordered(run_one, todo, chunksize=1)):
-                    _append(runs_path, rec)
+                    append_json_line(runs_path, rec)
                     print(f"[{i + 1}/{len(todo)}] {rec['key']}  test_acc={rec['test_acc']:.4f} "
                           f"({rec['seconds']:.1f}s)", flush=True)
         else:
             for i, cfg in enumerate(todo):
                 rec = run_one(cfg)
-                _append(runs_path, rec)
+                append_json_line(runs_path, rec)
                 print(f"[{i + 1}/{len(todo)}] {rec['key']}  test_acc={rec['test_acc']:.4f} ({rec['seconds']:.1f}s)",
                       flush=True)
     runs = list(load_done(runs_path).values())

@@ -245,3 +245,21 @@ def test_positive_int_refuses_zero_negative_and_text() -> None:
     for wrong in ("0", "-2", "1.5", "ten"):
         with pytest.raises(argparse.ArgumentTypeError, match="whole number >= 1"):
             cli.positive_int(wrong)
+
+
+def test_append_json_line_starts_fresh_after_a_torn_line(tmp_path) -> None:
+    cli = _load_cli_module()
+    log = tmp_path / "runs.jsonl"
+    cli.append_json_line(log, {"a": 1})
+    cli.append_json_line(log, {"a": 0})
+    assert log.read_text() == '{"a": 1}\n{"a": 0}\n'
+    with open(log, "ab") as fh:  # a kill in the middle of the next write
+        fh.write(b'{"a": 2, "b"')
+    cli.append_json_line(log, {"a": 3})
+    rows = []
+    for line in log.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    assert rows == [{"a": 1}, {"a": 0}, {"a": 3}]
