@@ -2,6 +2,7 @@
 
 ``quick_output``: where a ``--quick`` smoke run writes - never into ``experiments/results/``.
 ``append_json_line``: the resumable run logs (one JSON line per finished unit of work).
+``run_script``: a script's entry point; qcstar's own errors end it with their message, not a traceback.
 Every script in ``experiments/`` takes ``--quick``: tiny sizes, seconds, the same code path
 (PennyLane side included), results in a fresh temporary folder (``$TMPDIR`` is honoured) or an
 explicit ``--out`` outside ``experiments/results/``, so that a smoke run never overwrites a
@@ -13,9 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import NoReturn
+
+from qcstar.circuits.errors import QcstarError
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -85,3 +90,18 @@ def append_json_line(path: Path, record: dict) -> None:
         fh.write((b"\n" if torn else b"") + json.dumps(record).encode() + b"\n")
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def run_script(main: Callable[[], object]) -> NoReturn:
+    """Call a script's ``main()`` and exit with its status: an int it returns, else 0.
+
+    A :class:`~qcstar.circuits.errors.QcstarError` (missing data files, a size over the memory
+    limit, ...) already says what was expected and how to fix it, so it ends the script as
+    ``<script>: error: <message>`` with exit 1 instead of a traceback.
+    """
+    try:
+        status = main()
+    except QcstarError as exc:
+        print(f"{Path(sys.argv[0]).name}: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import RESULTS, append_json_line, comma_choices, positive_int, quick_output
+from _cli import RESULTS, append_json_line, comma_choices, positive_int, quick_output, run_script
 
 from qcstar.circuits.files import write_atomic
 from qcstar.encoders.aqce import AQCEEncoder
@@ -188,4 +188,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

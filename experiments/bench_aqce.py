@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import comma_choices, positive_int
+from _cli import comma_choices, positive_int, run_script
 
 from qcstar.encoders.aqce import LEVELS, AQCEEncoder
 
@@ -189,4 +189,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import positive_int, quick_output
+from _cli import positive_int, quick_output, run_script
 
 from qcstar.circuits.decompose import multiplexed_rotation as gray_code_multiplexor
 from qcstar.circuits.files import write_atomic
@@ -274,4 +274,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import positive_int, quick_output
+from _cli import positive_int, quick_output, run_script
 
 from qcstar.circuits import Circuit, expectation, expval, simulate
 from qcstar.circuits.allocator import tune_allocator
@@ -252,4 +252,4 @@ def main(argv: list[str] | None = None) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

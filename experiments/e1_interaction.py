@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import RESULTS, append_json_line, positive_int, quick_output
+from _cli import RESULTS, append_json_line, positive_int, quick_output, run_script
 
 from qcstar.circuits.files import write_atomic
 
@@ -300,4 +300,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

@@ -21,7 +21,9 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,20 +45,46 @@ LAST_LINE = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>\S+)$")
 @dataclasses.dataclass(frozen=True)
 class Expected:
     """What a quick run of one of the scripts below must leave: the key of its last line
-    (``key=<finite float>``), and the files it writes into its temporary folder."""
+    (``key=<finite float>``), the files it writes into its temporary folder, and ``check``,
+    which gets ``{file name: parsed JSON}`` of the .json files and asserts their content."""
 
     last_line: str | None = None
     files: tuple[str, ...] = ()
+    check: Callable[[dict[str, Any]], None] | None = None
+
+
+def _aqce_quality_numbers(docs: dict[str, Any]) -> None:
+    cell = docs["aqce_quality.json"]["results"]["digits/f80"]  # --quick: 2 digits at f80
+    assert cell["n"] == 2 and 0.0 < cell["overlap_min"] <= cell["overlap_mean"] <= 1.0 + 1e-9, cell
+
+
+def _bench_simulator_numbers(docs: dict[str, Any]) -> None:
+    doc = docs["bench_simulator.json"]
+    assert doc["size"] == {"n_qubits": 4, "n_layers": 2, "batch": 8, "n_features": 4}, doc["size"]
+    assert doc["ours_ms_median"] > 0 and doc["pennylane_default_qubit_ms_median"] > 0
+
+
+def _e1_numbers(docs: dict[str, Any]) -> None:
+    rows = docs["e1_interaction.json"]["summary"]
+    # --quick: digits, d in {1, 2} x interaction {none, global} (none only at d = 1) x 2 modes
+    cells = sorted((r["mode"], r["d"], r["interaction"]) for r in rows)
+    expect = sorted((mode, d, inter) for mode in ("shared", "tasks") for d in (1, 2) for inter in ("none", "global")
+                    if d == 2 or inter == "none")
+    assert cells == expect, cells
+    assert {r["dataset"] for r in rows} == {"digits"} and all(0.0 <= r["mean"] <= 1.0 for r in rows)
 
 
 #: Scripts not listed here (added by other parts) get the generic check of test_quick_run.
 EXPECTED: dict[str, Expected] = {
-    "aqce_quality": Expected(files=("aqce_quality.chunks.jsonl", "aqce_quality.json", "aqce_quality.md")),
+    "aqce_quality": Expected(files=("aqce_quality.chunks.jsonl", "aqce_quality.json", "aqce_quality.md"),
+                             check=_aqce_quality_numbers),
     "bench_aqce": Expected(last_line="ratio_vs_per_image_numpy"),
     "bench_qcstar": Expected(last_line="ratio_vs_pennylane_default", files=("bench_qcstar.md",)),
-    "bench_simulator": Expected(last_line="ratio_vs_pennylane_default", files=("bench_simulator.json",)),
+    "bench_simulator": Expected(last_line="ratio_vs_pennylane_default", files=("bench_simulator.json",),
+                                check=_bench_simulator_numbers),
     "e1_interaction": Expected(
-        files=("e1_interaction.jsonl", "e1_interaction.json", "e1_interaction.md", "e1_interaction.png")
+        files=("e1_interaction.jsonl", "e1_interaction.json", "e1_interaction.md", "e1_interaction.png"),
+        check=_e1_numbers,
     ),
 }
 
@@ -196,6 +224,8 @@ def test_quick_run(quick_runs, name: str) -> None:
     for filename in expected.files:
         assert filename in names, f"{name} --quick did not write {filename} into $TMPDIR; wrote {sorted(names)}"
         _check_file(names[filename])
+    if expected.check is not None:
+        expected.check({f: json.loads(names[f].read_text()) for f in expected.files if f.endswith(".json")})
 
 
 def test_quick_runs_leave_results_alone(quick_runs) -> None:
@@ -263,3 +293,25 @@ def test_append_json_line_starts_fresh_after_a_torn_line(tmp_path) -> None:
         except json.JSONDecodeError:
             continue
     assert rows == [{"a": 1}, {"a": 0}, {"a": 3}]
+
+
+def test_run_script_turns_our_errors_into_a_message(capsys, monkeypatch) -> None:
+    from qcstar.circuits.errors import DataError
+
+    cli = _load_cli_module()
+    monkeypatch.setattr(sys, "argv", ["bench_x.py"])
+
+    def missing_data() -> None:
+        raise DataError("mnist: file t10k-images-idx3-ubyte.gz is missing; set QCSTAR_DATA")
+
+    for main, status in ((missing_data, 1), (lambda: 3, 3), (lambda: 13.4, 0), (lambda: None, 0)):
+        with pytest.raises(SystemExit) as exc:
+            cli.run_script(main)
+        assert exc.value.code == status
+    assert capsys.readouterr().err == "bench_x.py: error: mnist: file t10k-images-idx3-ubyte.gz is missing; set QCSTAR_DATA\n"
+
+    def bug() -> None:
+        raise KeyError("a bug keeps its traceback")
+
+    with pytest.raises(KeyError):
+        cli.run_script(bug)
