@@ -1,8 +1,10 @@
 """Command-line helpers of the scripts in ``experiments/``.
 
-``quick_output``: where a ``--quick`` smoke run writes - never into ``experiments/results/``.
-``append_json_line``: the resumable run logs (one JSON line per finished unit of work).
-``run_script``: a script's entry point; qcstar's own errors end it with their message, not a traceback.
+* ``quick_output``: where a ``--quick`` smoke run writes - never into ``experiments/results/``.
+* ``comma_choices``, ``positive_int``: flag checks that end in argparse's error (exit 2).
+* ``append_json_line``: the resumable run logs (one JSON line per finished unit of work).
+* ``run_script``: the entry point; qcstar's own errors end a script with their message.
+
 Every script in ``experiments/`` takes ``--quick``: tiny sizes, seconds, the same code path
 (PennyLane side included), results in a fresh temporary folder (``$TMPDIR`` is honoured) or an
 explicit ``--out`` outside ``experiments/results/``, so that a smoke run never overwrites a
