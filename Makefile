@@ -15,7 +15,9 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	# setuptools >= 77 (pyproject's build requirement) lets tests/test_packaging.py build the wheel
+	# in-process, without fetching a build environment
+	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=77"
 	# the CPU wheel of torch lies on disk here; elsewhere let pip choose
 	$(BIN)/python -m pip install -q torch==2.13.0 || $(BIN)/python -m pip install -q "torch>=2.3"
 	$(BIN)/python -m pip install -q -e ".[dev]"

@@ -1,5 +1,8 @@
 """Benchmark: batched torch AQCE (encoders.aqce) vs a straightforward per-image NumPy AQCE.
 
+AQCE: Shirakawa, Ueda & Yunoki, arXiv:2112.14524; the f80/f90 presets are MNISQ's (Placidi et
+al., arXiv:2306.16627).
+
 The reference below is the same algorithm written the simple way: one image at a time, the
 partial states recomputed from scratch at every sweep position (O(M^2) block applications per
 sweep), a Python loop over the 45 pairs with a NumPy SVD each. Both must give the same overlaps
@@ -8,7 +11,8 @@ sweep), a Python loop over the 45 pairs with a NumPy SVD each. Both must give th
 Usage::
 
     python experiments/bench_aqce.py                   # f80 and f90, MNIST test images
-    python experiments/bench_aqce.py --n-ours 16 --n-ref 2 --repeats 1   # quick
+    python experiments/bench_aqce.py --n-ours 16 --n-ref 2 --repeats 1   # fewer images
+    python experiments/bench_aqce.py --quick    # smoke run: f80 on 2 of scikit-learn's 8x8 digits (6 qubits)
 
 Last line: ``ratio_vs_per_image_numpy=<ours img/s / reference img/s at f80>``.
 """
@@ -17,18 +21,17 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# experiments/_cli.py; this script's own folder is on sys.path
+from _cli import comma_choices, positive_int, run_script
 
-from qcstar.encoders.aqce import LEVELS, AQCEEncoder  # noqa: E402
+from qcstar.encoders.aqce import LEVELS, AQCEEncoder
 
 DELTA = 1e-7  # the encoder's tie-break regularisation of rank-deficient polar factors
 
@@ -122,31 +125,40 @@ def reference_aqce(t: np.ndarray, level: str) -> tuple[float, list]:
 
 # --------------------------------------------------------------------------------------
 
-def load_mnist(count: int) -> np.ndarray:
-    """The first ``count`` official MNIST test images, checksum-verified (``$QCSTAR_DATA``)."""
+def load_first_images(source: str, count: int) -> np.ndarray:
+    """The first ``count`` images of ``source``: MNIST's official test images, checksum-verified
+    (``$QCSTAR_DATA``), or scikit-learn's built-in 8x8 digits (no files needed)."""
     from qcstar.data import load_images
 
-    images, _ = load_images("mnist", "test")
+    images, _ = load_images(source, "train" if source == "digits" else "test")
     return images[:count].numpy().copy()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--levels", default="f80,f90")
-    ap.add_argument("--n-ours", type=int, default=32, help="images per timed batched run")
-    ap.add_argument("--n-ref", type=int, default=2, help="images for the NumPy reference (slow)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed repeats of the batched run (median)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--n-ours", type=positive_int, default=32, help="images per timed batched run")
+    ap.add_argument("--n-ref", type=positive_int, default=2, help="images for the NumPy reference (slow)")
+    ap.add_argument("--repeats", type=positive_int, default=3, help="timed repeats of the batched run (median)")
+    ap.add_argument("--threads", type=positive_int, default=2)
     ap.add_argument("--device", default="cpu", help="device of our encoder, e.g. cuda (the reference stays on the CPU)")
-    args = ap.parse_args()
+    ap.add_argument("--source", choices=("mnist", "digits"), default="mnist",
+                    help="MNIST test images (10 qubits) or scikit-learn's 8x8 digits (6 qubits)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: f80 on 2 digits, the reference on 1, one repeat, 1 thread (prints only)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.levels, args.source, args.n_ours, args.n_ref, args.repeats, args.threads = "f80", "digits", 2, 1, 1, 1
+    levels = comma_choices(ap, "--levels", args.levels, LEVELS)
     torch.set_num_threads(args.threads)
-    imgs = load_mnist(max(args.n_ours, args.n_ref))
+    imgs = load_first_images(args.source, max(args.n_ours, args.n_ref))
+    n_qubits = math.ceil(math.log2(imgs[0].size))  # MNISQ pads the flattened image to a power of two
     ratios = {}
-    for level in args.levels.split(","):
-        enc = AQCEEncoder(level=level, batch_size=args.n_ours, device=args.device)
+    for level in levels:
         times, res = [], None
         for _ in range(args.repeats):
-            enc._cache = None
+            # a fresh encoder each repeat: encode() caches its last result
+            enc = AQCEEncoder(level=level, n_qubits=n_qubits, batch_size=args.n_ours, device=args.device)
             t0 = time.perf_counter()
             res = enc.encode(imgs[: args.n_ours])
             if args.device.startswith("cuda"):
@@ -177,4 +189,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

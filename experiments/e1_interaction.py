@@ -1,5 +1,8 @@
 """E1 - does interaction help? QCStarNet with and without interaction on MNIST-family images.
 
+QCStarNet is the quantum circuit C*-algebra net of Hashimoto & Hataya (arXiv:2404.06218): d
+circuits whose index register is coupled by an interaction unitary V_l after every layer.
+
 Grid: datasets (mnist, fashion-mnist, kmnist) x d in {1, 2, 4, 8} x interaction {none, global}
 (d = 1 has no interaction: V is a 1x1 phase) x mode {shared, tasks} x data setting
 (small: ``--small`` images per class, full-ish: ``--full`` per class) x seeds. Every run trains
@@ -14,7 +17,7 @@ skips finished runs. ``--report`` only rebuilds the tables (``e1_interaction.md`
 
 Run::
 
-    python experiments/e1_interaction.py --quick                 # smoke version (a minute)
+    python experiments/e1_interaction.py --quick                 # smoke run: built-in digits, seconds
     nice -n 10 python experiments/e1_interaction.py --workers 2  # the scaled experiment
 """
 
@@ -30,12 +33,18 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# experiments/_cli.py; this script's own folder is on sys.path
+from _cli import RESULTS, append_json_line, positive_int, quick_output, run_script
 
-from qcstar.circuits.files import write_atomic  # noqa: E402
+from qcstar.circuits.files import write_atomic
 
-RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = ("mnist", "fashion-mnist", "kmnist")
+
+
+def datasets_in(summary: list[dict]) -> list[str]:
+    """The data sets of ``summary`` in table order: the MNIST family first, then the others."""
+    present = {s["dataset"] for s in summary}
+    return [d for d in DATASETS if d in present] + sorted(present - set(DATASETS))
 
 
 def configs(args) -> list[dict]:
@@ -113,13 +122,6 @@ def load_done(path: Path) -> dict[str, dict]:
     return done
 
 
-def _append(path: Path, rec: dict) -> None:
-    with open(path, "a") as fh:
-        fh.write(json.dumps(rec) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 def report(out: Path, runs: list[dict], command: str, wall: float | None) -> None:
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
@@ -144,7 +146,7 @@ def report(out: Path, runs: list[dict], command: str, wall: float | None) -> Non
         f"jobs, 1 torch thread per worker; python {platform.python_version()}.",
         f"Runs finished: {len(runs)}" + (f"; wall time of this invocation {wall / 60:.1f} min." if wall else "."),
         "",
-        "Scaled (what differs from the issue's full experiment): images area-downsampled to "
+        "Scaled (what differs from the full experiment): images area-downsampled to "
         f"{cfg0.get('size')}x{cfg0.get('size')}; n = {cfg0.get('n_qubits')} qubits, L = {cfg0.get('n_layers')} layers; "
         "training sets of `per_class` images per class (small / full-ish), not the full 60,000; "
         f"validation {cfg0.get('n_val')} and test {cfg0.get('n_test')} images (stratified subsets); few epochs "
@@ -160,7 +162,7 @@ def report(out: Path, runs: list[dict], command: str, wall: float | None) -> Non
         "test accuracy is taken at the best validation epoch.",
         "",
     ]
-    for ds in DATASETS:
+    for ds in datasets_in(summary):
         for setting in ("small", "full"):
             rows = [s for s in summary if s["dataset"] == ds and s["setting"] == setting]
             if not rows:
@@ -201,10 +203,11 @@ def plot(path: Path, summary: list[dict]) -> None:
     import matplotlib.pyplot as plt
 
     settings = [s for s in ("small", "full") if any(r["setting"] == s for r in summary)]
-    fig, axes = plt.subplots(len(settings) or 1, len(DATASETS), figsize=(4 * len(DATASETS), 3.2 * max(1, len(settings))),
+    datasets = datasets_in(summary) or list(DATASETS)
+    fig, axes = plt.subplots(len(settings) or 1, len(datasets), figsize=(4 * len(datasets), 3.2 * max(1, len(settings))),
                              squeeze=False)
     for i, setting in enumerate(settings):
-        for j, ds in enumerate(DATASETS):
+        for j, ds in enumerate(datasets):
             ax = axes[i][j]
             for mode, ls in (("shared", "-"), ("tasks", "--")):
                 for inter, color in (("none", "tab:blue"), ("global", "tab:red")):
@@ -234,34 +237,39 @@ def plot(path: Path, summary: list[dict]) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="E1: does interaction help?")
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    ap.add_argument("--circuits", nargs="+", type=int, default=[1, 2, 4, 8])
+    ap.add_argument("--circuits", nargs="+", type=positive_int, default=[1, 2, 4, 8])
     ap.add_argument("--modes", nargs="+", default=["shared", "tasks"])
     ap.add_argument("--settings", nargs="+", default=["small", "full"])
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--small", type=int, default=50, help="images per class, small-data setting")
-    ap.add_argument("--full", type=int, default=500, help="images per class, full-ish setting")
-    ap.add_argument("--epochs-small", type=int, default=30)
-    ap.add_argument("--epochs-full", type=int, default=8)
-    ap.add_argument("--qubits", type=int, default=6)
-    ap.add_argument("--layers", type=int, default=3)
-    ap.add_argument("--size", type=int, default=8)
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--seeds", type=positive_int, default=3)
+    ap.add_argument("--small", type=positive_int, default=50, help="images per class, small-data setting")
+    ap.add_argument("--full", type=positive_int, default=500, help="images per class, full-ish setting")
+    ap.add_argument("--epochs-small", type=positive_int, default=30)
+    ap.add_argument("--epochs-full", type=positive_int, default=8)
+    ap.add_argument("--qubits", type=positive_int, default=6)
+    ap.add_argument("--layers", type=positive_int, default=3)
+    ap.add_argument("--size", type=positive_int, default=8)
+    ap.add_argument("--batch-size", type=positive_int, default=64)
     ap.add_argument("--lr", type=float, default=0.03)
-    ap.add_argument("--n-val", type=int, default=1000)
-    ap.add_argument("--n-test", type=int, default=2000)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--n-val", type=positive_int, default=1000)
+    ap.add_argument("--n-test", type=positive_int, default=2000)
+    ap.add_argument("--workers", type=positive_int, default=1)
     ap.add_argument("--interaction-init", type=float, default=0.05,
                     help="std of the initial K_l entries (0 = exact V = I, a stationary point: K never moves)")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--quick", action="store_true", help="smoke version: digits-sized runs, 1 seed, d in {1, 2}")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="folder of the run log, tables and plot (default experiments/results)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: built-in digits, d in {1, 2}, both modes, 1 seed, 1 epoch; "
+                    "files in a temporary folder")
     ap.add_argument("--report", action="store_true", help="only rebuild the tables and plot")
     args = ap.parse_args(argv)
     command = "python experiments/e1_interaction.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.quick:
-        args.datasets, args.circuits, args.seeds = ["mnist"], [1, 2], 1
-        args.small, args.full, args.epochs_small, args.epochs_full = 10, 20, 2, 1
-        args.qubits, args.layers, args.n_val, args.n_test = 4, 2, 200, 200
-        args.out = args.out / "e1_quick"
+        args.datasets, args.circuits, args.seeds, args.settings, args.workers = ["digits"], [1, 2], 1, ["small"], 1
+        args.small, args.epochs_small, args.batch_size = 5, 1, 25
+        args.qubits, args.layers, args.n_val, args.n_test = 4, 2, 50, 50
+        args.out = quick_output(ap, args.out, name="e1_interaction")
+    elif args.out is None:
+        args.out = RESULTS
     args.out.mkdir(parents=True, exist_ok=True)
     runs_path = args.out / "e1_interaction.jsonl"
     done = load_done(runs_path)
@@ -276,13 +284,13 @@ def main(argv=None) -> int:
 
             with mp.get_context("fork").Pool(args.workers) as pool:
                 for i, rec in enumerate(pool.imap_unordered(run_one, todo, chunksize=1)):
-                    _append(runs_path, rec)
+                    append_json_line(runs_path, rec)
                     print(f"[{i + 1}/{len(todo)}] {rec['key']}  test_acc={rec['test_acc']:.4f} "
                           f"({rec['seconds']:.1f}s)", flush=True)
         else:
             for i, cfg in enumerate(todo):
                 rec = run_one(cfg)
-                _append(runs_path, rec)
+                append_json_line(runs_path, rec)
                 print(f"[{i + 1}/{len(todo)}] {rec['key']}  test_acc={rec['test_acc']:.4f} ({rec['seconds']:.1f}s)",
                       flush=True)
     runs = list(load_done(runs_path).values())
@@ -292,4 +300,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

@@ -1,0 +1,89 @@
+"""tests/ mirrors the tree: every module has a test module at the mirrored path.
+
+``circuits/X.py`` -> ``tests/circuits/test_X.py``, ``encoders/X.py`` -> ``tests/encoders/test_X.py``,
+``qcstar/X.py`` -> ``tests/qcstar/test_X.py``, ``qcstar/data/X.py`` -> ``tests/qcstar/data/test_X.py``
+(sub-packages likewise, e.g. ``circuits/qasm/lexer.py`` -> ``tests/circuits/qasm/test_lexer.py``).
+Package ``__init__.py`` files are exempt: they re-export what their modules define.
+
+A module without such a test module must be listed in ``WITHOUT_OWN_TESTS`` with the reason,
+and the list must be exact: an entry whose module is gone or has gained its test module fails
+too, so the list only ever shrinks to what genuinely has no own test module.
+
+INTEGRATOR: ``WITHOUT_OWN_TESTS`` below was computed on branch h/experiments while other parts
+were moving tests into the mirrored layout (issue 8). After merging, run this file and delete
+the entries it reports as stale; keep (with a real reason) only modules that have no own tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE_FOLDERS = ("circuits", "encoders", "qcstar")
+
+_MOVING = "tests being moved into the mirrored layout by another part (issue 8); drop once merged"
+
+#: module path (relative to the repository) -> why it has no test module at the mirrored path
+WITHOUT_OWN_TESTS: dict[str, str] = {
+    "circuits/digest.py": _MOVING,
+    "circuits/errors.py": _MOVING,
+    "circuits/gates.py": _MOVING,
+    "circuits/ir.py": _MOVING,
+    "circuits/linalg.py": _MOVING,
+    "circuits/resources.py": _MOVING,
+    "circuits/template.py": _MOVING,
+    "encoders/amplitude.py": _MOVING,
+    "encoders/angle.py": _MOVING,
+    "encoders/base.py": _MOVING,
+    "encoders/cstar.py": _MOVING,
+    "qcstar/cli.py": _MOVING,
+    "qcstar/commands/dataset.py": _MOVING,
+    "qcstar/commands/demo.py": _MOVING,
+    "qcstar/commands/train.py": _MOVING,
+    "qcstar/data/circuitsets.py": _MOVING,
+    "qcstar/data/images.py": _MOVING,
+}
+
+
+def mirrored_test(module: PurePosixPath) -> PurePosixPath:
+    """The test module that mirrors ``module`` (a path relative to the repository)."""
+    return PurePosixPath("tests", *module.parts[:-1], f"test_{module.stem}.py")
+
+
+def source_modules() -> list[PurePosixPath]:
+    return sorted(
+        PurePosixPath(path.relative_to(ROOT).as_posix())
+        for folder in SOURCE_FOLDERS
+        for path in (ROOT / folder).rglob("*.py")
+        if path.name != "__init__.py" and "__pycache__" not in path.parts
+    )
+
+
+def test_mirrored_path() -> None:
+    assert mirrored_test(PurePosixPath("circuits/gates.py")) == PurePosixPath("tests/circuits/test_gates.py")
+    assert mirrored_test(PurePosixPath("qcstar/data/images.py")) == PurePosixPath("tests/qcstar/data/test_images.py")
+    assert mirrored_test(PurePosixPath("circuits/qasm/lexer.py")) == PurePosixPath("tests/circuits/qasm/test_lexer.py")
+
+
+def test_every_module_has_a_mirrored_test_module() -> None:
+    modules = source_modules()
+    assert len(modules) > 10, f"found only {modules} under {SOURCE_FOLDERS}: is ROOT right?"
+    missing = [
+        f"{module} -> {mirrored_test(module)}"
+        for module in modules
+        if not (ROOT / mirrored_test(module)).is_file() and str(module) not in WITHOUT_OWN_TESTS
+    ]
+    assert not missing, (
+        "modules without a test module at the mirrored path (write one, move their tests there, or list the "
+        "module in WITHOUT_OWN_TESTS with the reason):\n  " + "\n  ".join(missing)
+    )
+
+
+def test_allow_list_is_exact() -> None:
+    modules = {str(m) for m in source_modules()}
+    stale = [
+        f"{path}: " + ("no such module" if path not in modules else f"{mirrored_test(PurePosixPath(path))} exists")
+        for path in WITHOUT_OWN_TESTS
+        if path not in modules or (ROOT / mirrored_test(PurePosixPath(path))).is_file()
+    ]
+    assert not stale, "stale entries in WITHOUT_OWN_TESTS, delete them:\n  " + "\n  ".join(stale)
