@@ -125,10 +125,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise _unreadable(path, "the file is empty")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
-    except (EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, TypeError,
+    except (EOFError, OSError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, TypeError,
             AttributeError, IndexError, KeyError, UnicodeDecodeError) as exc:
-        # weights_only refuses anything but tensors and plain types with UnpicklingError; the
-        # zip reader says "PytorchStreamReader failed ..." (RuntimeError) for truncated files
+        # weights_only refuses anything but tensors and plain types with UnpicklingError; the zip
+        # reader says "PytorchStreamReader failed ..." (RuntimeError) or EINVAL (OSError) when truncated
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise _unreadable(path, f"{type(exc).__name__}: {reason[:200]}") from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
