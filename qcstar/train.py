@@ -434,8 +434,12 @@ class TrainingState:
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=options["weight_decay"])
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch,
                                                                eta_min=lr * options["min_lr_ratio"])
+        try:  # plain JSON values only: they are compared after a round trip through the checkpoint
+            info = json.loads(canonical_json(dict(run_info or {})))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"fit: run_info must hold JSON values (no NaN or inf): {exc}") from None
         record = {"options": dict(options), "model": model_config(model), "data": dict(data_identity),
-                  "run_info": json.loads(canonical_json(dict(run_info or {})))}
+                  "run_info": info}
         return cls(model=model, optimizer=optimizer, scheduler=scheduler, generator=gen, record=record)
 
     @property
@@ -589,6 +593,13 @@ class _RunFolder:
             for tmp in self.path.glob(f".{name}.*.tmp"):
                 tmp.unlink(missing_ok=True)
 
+    def start_over(self) -> None:
+        """A fresh run: forget the files of any earlier run here, so that a kill before the first
+        checkpoint leaves neither its checkpoint (a later resume would continue it) nor its result."""
+        self.checkpoint.unlink(missing_ok=True)
+        self.result.unlink(missing_ok=True)
+        write_atomic(self.metrics, "")
+
     def sync_metrics(self, history: list[dict[str, Any]]) -> None:
         """Make ``metrics.jsonl`` hold exactly ``history``: drop a torn last line and any line the
         checkpoint does not have (a kill between the checkpoint and the append), add what it lacks."""
@@ -699,7 +710,7 @@ def fit(
             state.resume(folder.checkpoint)
             folder.sync_metrics(state.history)  # a kill between checkpoint and metrics loses nothing
         else:
-            write_atomic(folder.metrics, "")
+            folder.start_over()
 
     bar = None
     if progress:

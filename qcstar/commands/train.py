@@ -109,14 +109,15 @@ def _mismatch_message(exc: Any, flags: dict[str, Any], out: Path) -> str:
     """Name the flags that differ from the run in ``out``, with that run's values."""
     old = (exc.recorded.get("run_info") or {}).get("flags") or {}
     differ = [f for f in sorted(set(old) | set(flags)) if old.get(f) != flags.get(f)]
-    if differ:
+    if old and differ:
         listed = ", ".join(f"{f} {old.get(f)!r} there (now {flags.get(f)!r})" for f in differ)
         what = f"another run: it was trained with {listed}"
-    elif any(key.startswith("data.") for key in exc.differences):
+    elif old and any(key.startswith("data.") for key in exc.differences):
         what = ("the same flags but other data: the image files under --data-dir / $QCSTAR_DATA changed since "
                 "(their digest differs)")
-    else:
-        what = "another run: " + "; ".join(f"{k} {a!r} there, {b!r} now" for k, (a, b) in exc.differences.items())
+    else:  # written by qcstar.train.fit directly: no flags to compare, name its settings
+        what = "another run (not written by qcstar train): " + "; ".join(
+            f"{k} {a!r} there, {b!r} now" for k, (a, b) in exc.differences.items() if not k.startswith("run_info."))
     return (f"--out {out} holds {what}. To continue that run rerun with its flags; to start over in this folder "
             "pass --no-resume; or choose another --out")
 

@@ -81,6 +81,13 @@ def test_cli_resume_with_other_dataset_is_refused(tmp_path, capsys, data_dir):
     assert "--dataset 'digits' there (now 'fashion-mnist')" in capsys.readouterr().err
 
 
+def test_cli_names_the_settings_of_a_run_written_by_fit(finished_run, capsys):
+    assert main([*TINY, "--out", str(finished_run)]) == 2
+    err = capsys.readouterr().err
+    assert "not written by qcstar train" in err and "options.batch_size 16 there, 64 now" in err
+    assert "run_info" not in err and "--no-resume" in err
+
+
 def test_a_finished_run_says_so_and_does_not_train_again(tmp_path, capsys):
     out = tmp_path / "run"
     assert main([*TINY, "--out", str(out)]) == 0
@@ -99,6 +106,12 @@ def test_no_resume_starts_over(tmp_path, capsys):
     assert main([*TINY, "--out", str(out)]) == 0
     assert main([*TINY, "--out", str(out), "--lr", "0.1", "--no-resume"]) == 0
     assert json.loads((out / "result.json").read_text())["flags"]["--lr"] == 0.1
+
+
+def test_starting_over_forgets_the_earlier_run(finished_run):
+    _fit(finished_run, lr=0.5, resume=False, max_epochs_this_run=0)  # killed before its first checkpoint
+    assert not (finished_run / train.CHECKPOINT).exists() and not (finished_run / train.RESULT).exists()
+    assert _fit(finished_run, lr=0.5)["epochs_this_run"] == 1  # nothing stale to refuse or resume
 
 
 def test_fit_refuses_other_options_model_or_data(finished_run):
