@@ -157,9 +157,9 @@ def encoders_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str
     err = max(float((simulate(c, dtype=torch.complex128) - s).abs().max()) for c, s in zip(amp.circuits(images[:4]), states))
     print(f"  AmplitudeEncoder: {amp.n_qubits} qubits, state-preparation circuits equal the states to {err:.1e}")
     n = min(args.aqce_images, images.shape[0])
-    # two batches so that the progress bar moves halfway (the circuits do not depend on the batch
-    # size; smaller batches would cost more: AQCE's steps are batched)
-    aqce = AQCEEncoder(level="f80", n_qubits=6, batch_size=max(1, math.ceil(n / 2)), progress=True)
+    # two batches of the default 16 so that the progress bar moves halfway (the circuits do not depend
+    # on the batch size); never below 8: AQCE's steps are batched, and small batches cost more in all
+    aqce = AQCEEncoder(level="f80", n_qubits=6, batch_size=max(8, math.ceil(n / 2)), progress=True)
     t0 = time.perf_counter()
     res = aqce.encode(images[:n])
     secs = time.perf_counter() - t0
