@@ -102,11 +102,10 @@ def circuits_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str
 def cstar_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, Any]:
     """Train the C*-algebra net on the built-in digits with and without interaction."""
     from qcstar.circuits import qasm
-    from qcstar.data import load_split
     from qcstar.net import QCStarNet
     from qcstar.train import fit
 
-    data = load_split("digits", size=8, seed=args.seed)
+    data = _digits(report, args)
     out = Path(args.out)
     nets, rows = {}, {}
     for interaction in ("none", "global"):
@@ -141,7 +140,6 @@ def cstar_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, A
     except Exception as exc:  # the hardware form may keep an a-qubit unitary that QASM 2 cannot express
         print(f"  (QASM export of the hardware form skipped: {exc})")
     report["_nets"] = nets
-    report["_data"] = data
     return {**{f"test_acc_{k}": v["test_acc"] for k, v in rows.items()}, "params": rows["global"]["params"],
             "export_error": err, "qasm_overlap_with_qiskit": locals().get("qiskit_overlap")}
 
@@ -215,7 +213,7 @@ def _digits(report: dict[str, Any], args: argparse.Namespace):
     if "_data" not in report:
         from qcstar.data import load_split
 
-        report["_data"] = load_split("digits", size=8, seed=args.seed)
+        report["_data"] = load_split("digits", size=8, seed=args.seed, n_train=args.train_images)
     return report["_data"]
 
 
@@ -243,6 +241,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, default=256, help="random circuits simulated at once (default 256)")
     p.add_argument("--out", default="qcstar-demo", help="folder for the files the demo writes")
     p.add_argument("--epochs", type=positive_int, default=8, help="training epochs of the C*-nets (default 8)")
+    p.add_argument("--train-images", type=positive_int, default=None,
+                   help="cap on the training digits of the C*-nets and kernels (default all)")
     p.add_argument("--aqce-images", type=positive_int, default=16, help="digits encoded by AQCE (default 16)")
     p.add_argument("--stages", type=_stages, default=None,
                    help="comma-separated subset of: " + ",".join(name for name, _ in STAGES))
