@@ -21,7 +21,17 @@ from qcstar.circuits.errors import (  # re-exported: one hierarchy for the whole
     ShapeError,
 )
 
-__version__ = "0.1.0"
+def _package_version() -> str:
+    """The installed distribution's version: pyproject.toml is the one place it is written."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("qcstar")
+    except metadata.PackageNotFoundError:  # imported from a checkout that was never installed
+        return "0+unknown"
+
+
+__version__ = _package_version()
 
 _LAZY = {
     "QCStarNet": "qcstar.net",

@@ -102,11 +102,10 @@ def circuits_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str
 def cstar_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, Any]:
     """Train the C*-algebra net on the built-in digits with and without interaction."""
     from qcstar.circuits import qasm
-    from qcstar.data import load_split
     from qcstar.net import QCStarNet
     from qcstar.train import fit
 
-    data = load_split("digits", size=8, seed=args.seed)
+    data = _digits(report, args)
     out = Path(args.out)
     nets, rows = {}, {}
     for interaction in ("none", "global"):
@@ -115,7 +114,8 @@ def cstar_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, A
             interaction_init=0.05 if interaction == "global" else 0.0, seed=args.seed,
         )
         res = fit(net, data, epochs=args.epochs, batch_size=64, lr=0.03, seed=args.seed,
-                  out_dir=out / f"cstar_{interaction}", resume=False, progress=False)
+                  out_dir=out / f"cstar_{interaction}", resume=False, progress=False,
+                  callback=_epoch_line(f"interaction={interaction}", args.epochs))
         nets[interaction] = net
         rows[interaction] = {"test_acc": float(res["test"]["acc"]), "params": int(res["params"]["total"])}
         print(f"  C*-net n=6, d=4, L=3, interaction={interaction:6s}: test accuracy {rows[interaction]['test_acc']:.3f} "
@@ -140,7 +140,6 @@ def cstar_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, A
     except Exception as exc:  # the hardware form may keep an a-qubit unitary that QASM 2 cannot express
         print(f"  (QASM export of the hardware form skipped: {exc})")
     report["_nets"] = nets
-    report["_data"] = data
     return {**{f"test_acc_{k}": v["test_acc"] for k, v in rows.items()}, "params": rows["global"]["params"],
             "export_error": err, "qasm_overlap_with_qiskit": locals().get("qiskit_overlap")}
 
@@ -156,7 +155,9 @@ def encoders_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str
     err = max(float((simulate(c, dtype=torch.complex128) - s).abs().max()) for c, s in zip(amp.circuits(images[:4]), states))
     print(f"  AmplitudeEncoder: {amp.n_qubits} qubits, state-preparation circuits equal the states to {err:.1e}")
     n = min(args.aqce_images, images.shape[0])
-    aqce = AQCEEncoder(level="f80", n_qubits=6)
+    # two batches of the default 16 so that the progress bar moves halfway (the circuits do not depend
+    # on the batch size); never below 8: AQCE's steps are batched, and small batches cost more in all
+    aqce = AQCEEncoder(level="f80", n_qubits=6, batch_size=max(8, math.ceil(n / 2)), progress=True)
     t0 = time.perf_counter()
     res = aqce.encode(images[:n])
     secs = time.perf_counter() - t0
@@ -198,32 +199,62 @@ def kernels_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str,
     return {"svm_test_accuracy": rows, "n_train": len(ytr), "n_test": len(yte)}
 
 
+def _epoch_line(what: str, epochs: int) -> Callable[[int, dict[str, Any]], None]:
+    """A ``fit`` callback printing one line per epoch: training is the demo's longest stage."""
+    def show(epoch: int, metrics: dict[str, Any]) -> None:
+        val = f", val acc {metrics['val_acc']:.3f}" if "val_acc" in metrics else ""
+        print(f"    {what}: epoch {epoch}/{epochs}, train loss {metrics['train_loss']:.3f}{val} "
+              f"({metrics['seconds']:.1f} s)", flush=True)
+
+    return show
+
+
 def _digits(report: dict[str, Any], args: argparse.Namespace):
     if "_data" not in report:
         from qcstar.data import load_split
 
-        report["_data"] = load_split("digits", size=8, seed=args.seed)
+        report["_data"] = load_split("digits", size=8, seed=args.seed, n_train=args.train_images)
     return report["_data"]
+
+
+def _stages(text: str) -> str:
+    names = {name for name, _ in STAGES}
+    wanted = [w.strip() for w in text.split(",")]
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown stage(s) {', '.join(map(repr, unknown))}; expected a comma-separated subset of "
+            + ",".join(name for name, _ in STAGES))
+    return text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from qcstar.cli import add_common
 
-    p = subparsers.add_parser("demo", help="run the main job end to end on the built-in data (sklearn digits)")
+    from qcstar.cli import positive_int
+
+    p = subparsers.add_parser("demo", help="run the main job end to end on the built-in data (sklearn digits)",
+                              allow_abbrev=False)
     add_common(p)
-    p.add_argument("--qubits", type=int, default=10, help="qubits of the random circuits (default 10)")
-    p.add_argument("--layers", type=int, default=6, help="layers of the random circuits (default 6)")
-    p.add_argument("--batch", type=int, default=256, help="random circuits simulated at once (default 256)")
+    p.add_argument("--qubits", type=positive_int, default=10, help="qubits of the random circuits (default 10)")
+    p.add_argument("--layers", type=positive_int, default=6, help="layers of the random circuits (default 6)")
+    p.add_argument("--batch", type=positive_int, default=256, help="random circuits simulated at once (default 256)")
     p.add_argument("--out", default="qcstar-demo", help="folder for the files the demo writes")
-    p.add_argument("--epochs", type=int, default=8, help="training epochs of the C*-nets (default 8)")
-    p.add_argument("--aqce-images", type=int, default=16, help="digits encoded by AQCE (default 16)")
-    p.add_argument("--stages", default=None, help="comma-separated subset of: circuits,cstar,encoders,kernels")
+    p.add_argument("--epochs", type=positive_int, default=8, help="training epochs of the C*-nets (default 8)")
+    p.add_argument("--train-images", type=positive_int, default=None,
+                   help="cap on the training digits of the C*-nets and kernels (default all)")
+    p.add_argument("--aqce-images", type=positive_int, default=16, help="digits encoded by AQCE (default 16)")
+    p.add_argument("--stages", type=_stages, default=None,
+                   help="comma-separated subset of: " + ",".join(name for name, _ in STAGES))
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from qcstar.train import make_folder
+
+    make_folder(args.out)  # fail before minutes of work, not after
     torch.manual_seed(args.seed)
-    wanted = None if args.stages is None else set(args.stages.split(","))
+    wanted = None if args.stages is None else {w.strip() for w in args.stages.split(",")}
     report: dict[str, Any] = {"seed": args.seed}
     t_all = time.perf_counter()
     for name, fn in STAGES:

@@ -4,49 +4,66 @@ Example::
 
     qcstar train --dataset mnist --size 8 --qubits 6 --circuits 4 --layers 4 --interaction global \\
         --epochs 10 --per-class 500 --out runs/mnist-d4 --seed 0
+
+Rerunning the same command resumes an interrupted run in ``--out`` (bit-identical to an
+uninterrupted one). A folder holding a run with other flags or other data is refused with the
+flags that differ; ``--no-resume`` starts over there. A finished run prints its result again.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
-from qcstar.circuits.errors import QcstarError
+from qcstar.circuits.errors import ConfigError
+
+#: options that do not change what is trained: a resume may change them freely
+NOT_RECORDED = frozenset({"out", "no_resume", "no_progress", "threads", "device", "data_dir", "config", "func",
+                          "command"})
+
+
+def _rotations(text: str) -> str:
+    names = [r.strip() for r in text.split(",")]
+    if not names or any(r.lower() not in ("rx", "ry", "rz") for r in names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated RX, RY, RZ (for example RY,RZ), got {text!r}")
+    return text
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``train`` subcommand to a ``qcstar`` subparsers object."""
-    from qcstar.cli import add_common
+    from qcstar.cli import add_common, non_negative_float, positive_float, positive_int
 
     p = subparsers.add_parser("train", help="train a quantum circuit C*-algebra net (classification)",
-                              description=__doc__.split("\n\n")[0])
+                              description=__doc__.split("\n\n")[0], allow_abbrev=False)
     p.add_argument("--dataset", default="digits", help="digits (built in), mnist, fashion-mnist, kmnist (default digits)")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (default $QCSTAR_DATA)")
-    p.add_argument("--size", type=int, default=8, help="images are resized to SIZE x SIZE (default 8)")
-    p.add_argument("--n-train", type=int, default=None, help="cap on training images (stratified)")
-    p.add_argument("--per-class", type=int, default=None, help="exactly this many training images per class")
-    p.add_argument("--n-val", type=int, default=None)
-    p.add_argument("--n-test", type=int, default=None)
-    p.add_argument("--qubits", type=int, default=6)
-    p.add_argument("--circuits", type=int, default=4)
-    p.add_argument("--layers", type=int, default=3)
-    p.add_argument("--rotations", default="RY,RZ", help="comma-separated rotations per layer (default RY,RZ)")
+    p.add_argument("--size", type=positive_int, default=8, help="images are resized to SIZE x SIZE (default 8)")
+    p.add_argument("--n-train", type=positive_int, default=None, help="cap on training images (stratified)")
+    p.add_argument("--per-class", type=positive_int, default=None, help="exactly this many training images per class")
+    p.add_argument("--n-val", type=positive_int, default=None)
+    p.add_argument("--n-test", type=positive_int, default=None)
+    p.add_argument("--qubits", type=positive_int, default=6)
+    p.add_argument("--circuits", type=positive_int, default=4)
+    p.add_argument("--layers", type=positive_int, default=3)
+    p.add_argument("--rotations", type=_rotations, default="RY,RZ", help="comma-separated rotations per layer (default RY,RZ)")
     p.add_argument("--entangler", choices=["ladder", "ring", "none"], default="ladder")
     p.add_argument("--interaction", choices=["none", "global"], default="global")
-    p.add_argument("--interaction-init", type=float, default=0.05,
+    p.add_argument("--interaction-init", type=non_negative_float, default=0.05,
                    help="std of the interaction generators K_l at initialisation (default 0.05). 0 starts exactly "
                         "at V = I, which is a stationary point: the interaction then never trains")
     p.add_argument("--mode", choices=["shared", "tasks"], default="shared")
     p.add_argument("--angle-net", choices=["linear", "mlp", "cnn"], default="linear")
     p.add_argument("--readout", choices=["z", "probs"], default="z")
     p.add_argument("--combine", choices=["mean", "linear"], default="mean")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.02)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=0.02)
+    p.add_argument("--weight-decay", type=non_negative_float, default=1e-4)
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    p.add_argument("--device", default="cpu", help="torch device; this version trains on the CPU only (default cpu)")
     p.add_argument("--out", type=Path, default=None, help="run folder: checkpoint.pt, metrics.jsonl, result.json")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT has a checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -55,18 +72,68 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def recorded_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags that change the result, as ``{"--lr": 0.02, ...}``: kept in the checkpoint."""
+    return {_flag(k): v for k, v in sorted(vars(args).items()) if k not in NOT_RECORDED}
+
+
+def _check_device(text: str) -> None:
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"--device {text!r} is not a torch device; this version trains on the CPU: use --device cpu") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {text}: this torch has no usable CUDA (CPU-only build or no GPU); use --device cpu")
+    if device.type != "cpu":
+        raise ConfigError(f"--device {text}: qcstar train runs on the CPU in this version; use --device cpu")
+
+
+def _check_memory(args: argparse.Namespace) -> None:
+    """Refuse, before loading data or building the net, a net whose training step cannot fit."""
+    from qcstar.circuits.resources import check_memory
+    from qcstar.train import training_memory_bytes
+
+    need = training_memory_bytes(n_qubits=args.qubits, n_circuits=args.circuits, n_layers=args.layers,
+                                 interaction=args.interaction == "global", batch_size=args.batch_size)
+    check_memory(need, f"qcstar train --qubits {args.qubits} --circuits {args.circuits} --layers {args.layers} "
+                       f"--batch-size {args.batch_size} (one training step)")
+
+
+def _mismatch_message(exc: Any, flags: dict[str, Any], out: Path) -> str:
+    """Name the flags that differ from the run in ``out``, with that run's values."""
+    old = (exc.recorded.get("run_info") or {}).get("flags") or {}
+    differ = [f for f in sorted(set(old) | set(flags)) if old.get(f) != flags.get(f)]
+    if old and differ:
+        listed = ", ".join(f"{f} {old.get(f)!r} there (now {flags.get(f)!r})" for f in differ)
+        what = f"another run: it was trained with {listed}"
+    elif old and any(key.startswith("data.") for key in exc.differences):
+        what = ("the same flags but other data: the image files under --data-dir / $QCSTAR_DATA changed since "
+                "(their digest differs)")
+    else:  # written by qcstar.train.fit directly: no flags to compare, name its settings
+        what = "another run (not written by qcstar train): " + "; ".join(
+            f"{k} {a!r} there, {b!r} now" for k, (a, b) in exc.differences.items() if not k.startswith("run_info."))
+    return (f"--out {out} holds {what}. To continue that run rerun with its flags; to start over in this folder "
+            "pass --no-resume; or choose another --out")
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the data, build the net, train, print and save the metrics."""
     import torch
 
     from qcstar import data as qdata
     from qcstar.net import QCStarNet
-    from qcstar.train import fit
+    from qcstar.train import ResumeMismatchError, fit
 
+    _check_device(args.device)
+    _check_memory(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.device != "cpu":
-        raise QcstarError("qcstar train runs on the CPU in this version; --device cpu")
     splits = qdata.load_split(args.dataset, size=args.size, n_train=args.n_train, per_class=args.per_class,
                               n_val=args.n_val, n_test=args.n_test, seed=args.seed, data_dir=args.data_dir)
     x_tr = splits["train"][0]
@@ -79,14 +146,18 @@ def run(args: argparse.Namespace) -> int:
     note = getattr(splits, "note", "")
     if note:
         print(f"note: {note}")
-    result = fit(net, splits, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                 weight_decay=args.weight_decay, seed=args.seed, out_dir=args.out, resume=not args.no_resume,
-                 progress=not args.no_progress)
-    summary = {k: v for k, v in result.items() if k != "history"}
-    summary["data"] = getattr(splits, "meta", {})
+    flags = recorded_flags(args)
+    run_info = {"flags": flags, "data": getattr(splits, "meta", {})}
+    try:
+        result = fit(net, splits, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                     weight_decay=args.weight_decay, seed=args.seed, out_dir=args.out, resume=not args.no_resume,
+                     progress=not args.no_progress, run_info=run_info)
+    except ResumeMismatchError as exc:
+        raise ConfigError(_mismatch_message(exc, flags, args.out)) from None
+    if result["finished"] and result["epochs_this_run"] == 0:
+        print(f"qcstar train: the run in {args.out} is already finished ({result['epochs_done']} epochs); its result "
+              "follows. Pass --no-resume to train it again, or choose another --out", file=sys.stderr)
+    summary = {k: v for k, v in result.items() if k not in ("history", "epochs_this_run")}
+    summary.update(run_info)
     print(json.dumps(summary, indent=2))
-    if args.out is not None:
-        from qcstar.circuits.files import write_atomic
-
-        write_atomic(Path(args.out) / "result.json", json.dumps(summary, indent=2) + "\n")
     return 0

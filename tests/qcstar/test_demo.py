@@ -10,6 +10,7 @@ from qcstar.cli import main
 def test_demo_runs_every_stage_small(tmp_path, capsys):
     out = tmp_path / "demo"
     rc = main(["demo", "--qubits", "5", "--layers", "2", "--batch", "8", "--epochs", "1", "--aqce-images", "2",
+               "--train-images", "200",
                "--out", str(out), "--seed", "1"])
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
@@ -18,6 +19,7 @@ def test_demo_runs_every_stage_small(tmp_path, capsys):
     assert report["circuits"]["qasm_roundtrip_error"] < 1e-9
     assert report["cstar"]["export_error"] < 1e-5
     assert report["encoders"]["amplitude_circuit_error"] < 1e-10
+    assert report["kernels"]["n_train"] == 200  # --train-images caps the training digits
     accs = report["kernels"]["svm_test_accuracy"]
     # on exact amplitude states the fidelity kernel equals its classical cos^2 twin
     assert accs["quantum: fidelity kernel on amplitude states"] == accs["classical twin: cos^2 kernel on pixels"]

@@ -1,4 +1,5 @@
-"""qcstar.train: a short fit, exact resume after a kill, weights_only checkpoints, tasks mode, CLI."""
+"""qcstar.train: a short fit, exact resume after a kill, weights_only checkpoints, tasks mode, the
+training state and epoch on their own, CLI."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def test_fit_learns_and_writes_metrics(tmp_path):
     assert res["history"][-1]["train_loss"] < res["history"][0]["train_loss"]
     lines = (tmp_path / train.METRICS).read_text().splitlines()
     assert [json.loads(s)["epoch"] for s in lines] == list(range(1, 7))
-    assert 0 <= res["test"]["acc"] <= 1 and res["params"]["interaction"] == 2 * 2 * 2
+    assert res["test"]["acc"] > 0.4 and res["params"]["interaction"] == 2 * 2 * 2  # chance is 0.25
     ck = torch.load(tmp_path / train.CHECKPOINT, weights_only=True)
     assert ck["epoch"] == 5 and "rng" in ck
 
@@ -80,3 +81,62 @@ def test_cli_train_parser_and_run(tmp_path, monkeypatch):
     assert args.func(args) == 0
     summary = json.loads((tmp_path / "result.json").read_text())
     assert summary["epochs_done"] == 1 and "test" in summary
+
+
+def test_resume_after_a_kill_between_checkpoint_and_metrics(tmp_path):
+    data = _data()
+    train.fit(_net(), data, epochs=3, batch_size=16, out_dir=tmp_path, progress=False, max_epochs_this_run=2)
+    metrics = tmp_path / train.METRICS
+    metrics.write_text(metrics.read_text().splitlines(keepends=True)[0])  # the second line never came
+    train.fit(_net(), data, epochs=3, batch_size=16, out_dir=tmp_path, progress=False)
+    assert [json.loads(s)["epoch"] for s in metrics.read_text().splitlines()] == [1, 2, 3]
+
+
+def test_training_state_and_epoch_without_fit(tmp_path):
+    """The pieces fit is made of: a state that saves and resumes itself, and one epoch."""
+    data = train.TrainingData.from_splits(_data(), tasks=None, seed=0)
+    options = {"epochs": 2, "batch_size": 16, "lr": 0.05, "weight_decay": 0.0, "min_lr_ratio": 0.0, "seed": 0,
+               "select": "val"}
+
+    def start():
+        return train.TrainingState.start(_net(), options=options, steps_per_epoch=4, data_identity=data.identity())
+
+    a = start()
+    first = train.train_epoch(a, data, batch_size=16)
+    assert a.epoch == 1 and a.history == [first] and not a.finished and a.best_epoch == 1
+    a.save(tmp_path / "ck.pt")
+    train.train_epoch(a, data, batch_size=16)
+    assert a.finished
+
+    b = start()
+    b.resume(tmp_path / "ck.pt")
+    assert b.epoch == 1 and b.history == [first]
+    train.train_epoch(b, data, batch_size=16)
+    for (k, u), (_, v) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+        assert torch.equal(u, v), k
+
+
+def test_options_that_do_not_change_the_result_may_differ_on_resume(tmp_path):
+    data = _data()
+    train.fit(_net(), data, epochs=2, batch_size=16, out_dir=tmp_path, progress=False, max_epochs_this_run=1,
+              eval_batch_size=7)
+    res = train.fit(_net(), data, epochs=2, batch_size=16, out_dir=tmp_path, progress=True, eval_batch_size=64,
+                    callback=lambda epoch, metrics: None)
+    assert res["finished"] and res["epochs_this_run"] == 1
+
+
+def test_result_json_holds_the_run_info(tmp_path):
+    info = {"flags": {"--lr": 0.05}, "data": {"dataset": "synthetic"}}
+    train.fit(_net(), _data(), epochs=1, batch_size=16, out_dir=tmp_path, progress=False, run_info=info)
+    summary = json.loads((tmp_path / train.RESULT).read_text())
+    assert summary["flags"] == info["flags"] and summary["data"] == info["data"] and "history" not in summary
+
+
+def test_training_memory_estimate_grows_with_the_state():
+    small = train.training_memory_bytes(n_qubits=6, n_circuits=4, n_layers=3, interaction=True, batch_size=64)
+    assert small < 64 << 20  # the default net: a few MiB
+    # one more qubit doubles every state; no interaction needs one source column instead of four
+    assert train.training_memory_bytes(n_qubits=7, n_circuits=4, n_layers=3, interaction=True, batch_size=64) >= 2 * small
+    assert train.training_memory_bytes(n_qubits=6, n_circuits=4, n_layers=3, interaction=False, batch_size=64) == small // 4
+    huge = train.training_memory_bytes(n_qubits=30, n_circuits=4, n_layers=3, interaction=True, batch_size=64)
+    assert huge > 1 << 45  # refused by check_memory on any machine we know
