@@ -20,7 +20,8 @@ import torch
 from qcstar.circuits import qasm, simulate
 from qcstar.circuits.errors import DataError
 from qcstar.encoders.aqce import AQCEEncoder
-from qcstar.data import circuitsets as cs
+from qcstar.data import build as cs
+from qcstar.data import layout
 from qcstar.data.circuitsets import build_dataset, dataset_info, format_info, load_dataset
 
 N_ITEMS, SHARD = 6, 2
@@ -69,18 +70,18 @@ def cli(argv: list[str]) -> int:
 # --------------------------------------------------------------------------------------
 
 def test_layout_and_manifest(clean: Path):
-    for kind in cs.KINDS:
+    for kind in layout.KINDS:
         assert sorted(int(p.name) for p in (clean / kind).iterdir()) == list(range(N_ITEMS))
     assert sorted(p.name for p in (clean / "shards").iterdir()) == ["0.done", "1.done", "2.done"]
     assert not (clean / ".tmp").exists()
     m = json.loads((clean / "manifest.json").read_text())
-    assert m["format"] == cs.FORMAT and m["complete"] and m["count"] == N_ITEMS and m["n_shards"] == 3
+    assert m["format"] == layout.FORMAT and m["complete"] and m["count"] == N_ITEMS and m["n_shards"] == 3
     assert m["config"]["level"] == "f80" and m["config"]["n_qubits"] == 6 and m["config"]["shard_size"] == SHARD
     assert m["config"]["encoder"]["max_blocks"] == 4 and m["config"]["encoder"]["class"].endswith("AQCEEncoder")
     assert set(m["versions"]) >= {"qcstar", "torch", "numpy", "qiskit"}
     assert len(m["source_files"]["images_sha256"]) == 64 and "created" in m
     marker = json.loads((clean / "shards" / "1.done").read_text())
-    assert (marker["start"], marker["stop"]) == (2, 4) and len(marker["files"]) == 2 * len(cs.KINDS)
+    assert (marker["start"], marker["stop"]) == (2, 4) and len(marker["files"]) == 2 * len(layout.KINDS)
     # per-item formats
     assert (clean / "label" / "3").read_text().strip() == "3"  # digits are ordered 0, 1, 2, ...
     lines = (clean / "state" / "0").read_text().splitlines()
