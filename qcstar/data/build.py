@@ -46,7 +46,7 @@ from qcstar.circuits import files as _files
 from qcstar.circuits.digest import canonical_json, content_digest, file_sha256
 from qcstar.circuits.errors import DataError, require
 
-from .catalogue import DataConfigError, canonical_source, check_level, check_split
+from .catalogue import DataConfigError, as_path, canonical_source, check_level, check_split
 from .layout import (
     FORMAT,
     FORMAT_VERSION,
@@ -445,8 +445,7 @@ def build_dataset(
         build_dataset(source="digits", split="train", level="f80", out="digits-f80", limit=20, shard_size=10)
     """
     key = _check_inputs(source, split, level, limit, shard_size)
-    if not isinstance(out, (str, os.PathLike)) or str(out) == "":
-        raise DataConfigError(f"out must be a folder path (str or os.PathLike), got {out!r}")
+    out = as_path(out, "out (--out)")
     from . import catalogue, images as _images
 
     images, labels = _images.load_images(key, split, data_dir=data_dir)
@@ -490,7 +489,7 @@ def build_dataset(
         "encoder": _encoder_config(encoder),
         "qasm": {"dense": "OPENQASM 2.0 + DenseMatrix, precision 17", "base": "OPENQASM 2.0 u3/cx, precision 17"},
     }
-    plan = _BuildPlan(Path(out), config, source_files, count, shard_size)
+    plan = _BuildPlan(out, config, source_files, count, shard_size)
     _make_out_folder(plan.out)
     with _lock(plan.out):
         created = _prepare_folder(plan)

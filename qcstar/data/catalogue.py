@@ -8,7 +8,9 @@ data-set builder and the ``qcstar dataset`` command all call these.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from qcstar.circuits.errors import ConfigError, DataError
@@ -23,6 +25,7 @@ __all__ = [
     "MAX_VALUE",
     "SPLITS",
     "DataConfigError",
+    "as_path",
     "canonical_source",
     "check_level",
     "check_split",
@@ -151,3 +154,11 @@ def check_level(level: str) -> str:
             "arXiv:2306.16627)"
         )
     return level
+
+
+def as_path(value: Any, what: str) -> Path:
+    """``value`` as a :class:`~pathlib.Path` when it is a non-empty ``str`` or ``os.PathLike``;
+    else :class:`DataConfigError` saying what ``what`` (e.g. ``"out (--out)"``) must be."""
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) or str(value) == "":
+        raise DataConfigError(f"{what} must be a path (a non-empty str or os.PathLike), got {value!r}")
+    return Path(value)

@@ -81,6 +81,9 @@ MAX_ITEMS = 10_000_000
 MAX_FILE_OPS = 100_000
 MAX_TOTAL_OPS = 200_000_000
 
+#: How far past [-1, 1] a stored overlap may be (MNISQ writes 6 significant digits).
+OVERLAP_TOLERANCE = 1e-5
+
 #: An item file's name: a non-negative decimal integer.
 INDEX_RE = re.compile(r"^\d+$")
 
@@ -133,9 +136,14 @@ def parse_label(text: str, where: str) -> int:
 def parse_overlap(text: str, where: str) -> float:
     """A ``fidelity/<i>`` file's number (MNISQ writes 6 significant digits, we write repr)."""
     try:
-        return float(text.strip())
+        value = float(text.strip())
     except ValueError:
         raise DataError(f"{where}: expected one number, got {text.strip()[:40]!r}") from None
+    # the overlap of two unit vectors lies in [-1, 1]; MNISQ's 6 digits may round just past it
+    if not abs(value) <= 1 + OVERLAP_TOLERANCE:
+        raise DataError(f"{where}: the overlap {value!r} is not a number in [-1, 1] (the overlap of two "
+                        "normalised states); the file is corrupt")
+    return value
 
 
 def parse_state(text: str, where: str, dim: int | None) -> torch.Tensor:
@@ -145,6 +153,8 @@ def parse_state(text: str, where: str, dim: int | None) -> torch.Tensor:
         arr = np.array([(float(r[0]), float(r[1]) if len(r) > 1 else 0.0) for r in rows], dtype=np.float64)
     except (ValueError, IndexError):
         raise DataError(f"{where}: expected lines 're im' of numbers") from None
+    if not np.isfinite(arr).all():
+        raise DataError(f"{where}: the amplitudes hold NaN or infinity; the file is corrupt")
     if arr.ndim != 2 or arr.shape[0] == 0 or (arr.shape[0] & (arr.shape[0] - 1)) or (dim is not None and arr.shape[0] != dim):
         want = f"{dim}" if dim is not None else "a power of two"
         raise DataError(f"{where}: {arr.shape[0] if arr.ndim == 2 else 0} amplitudes, expected {want}")

@@ -21,7 +21,7 @@ import torch
 
 from qcstar.circuits.errors import DataError, QasmError
 
-from .catalogue import DataConfigError
+from .catalogue import DataConfigError, as_path
 from .layout import (
     FORMAT,
     INDEX_RE,
@@ -285,6 +285,10 @@ def _item_indices(reader: _Reader, path: Path, meta: dict[str, Any], limit: int 
     if idx != list(range(len(idx))) and manifest is None:
         missing = sorted(set(range(idx[-1] + 1)) - set(idx))[:5] if idx else []
         raise DataError(f"{path}: qasm/ items are not numbered 0..N-1 (missing {missing}...)")
+    if not idx:
+        unfinished = manifest is not None and not manifest.get("complete")
+        raise DataError(f"{path} holds no items" + ("; none of its shards is finished yet: rerun the build command"
+                                                    if unfinished else "; expected files qasm/0, label/0, ..."))
     if limit is not None:
         idx = idx[:limit]
     for kind in need:
@@ -335,7 +339,7 @@ def load_dataset(
     for name, value in (("max_ops", max_ops), ("max_total_ops", max_total_ops)):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise DataConfigError(f"{name} must be a positive integer, got {value!r}")
-    path = Path(path)
+    path = as_path(path, "the data set (a folder or an MNISQ zip)")
     reader, meta = _open_reader(path, form, max_file_bytes, max_total_bytes)
     try:
         idx = _item_indices(reader, path, meta, limit, ("label", "fidelity"))
@@ -397,7 +401,7 @@ def dataset_info(path: str | os.PathLike, *, max_file_bytes: int = MAX_FILE_BYTE
         info = dataset_info("digits-f80")
         info["count"], info["overlap"]["p5"]
     """
-    path = Path(path)
+    path = as_path(path, "the data set (a folder or an MNISQ zip)")
     reader, meta = _open_reader(path, "dense", max_file_bytes, max_total_bytes)
     try:
         idx = _item_indices(reader, path, meta, None, ("label", "fidelity"))

@@ -19,7 +19,7 @@ import tempfile
 from qcstar.circuits.digest import file_sha256
 from qcstar.circuits.errors import DataError
 
-from .catalogue import FILES, MIRRORS, FileInfo, canonical_source
+from .catalogue import FILES, MIRRORS, FileInfo, as_path, canonical_source
 
 __all__ = ["data_dir", "download", "verify_file"]
 
@@ -35,8 +35,8 @@ def data_dir(explicit: str | os.PathLike | None = None) -> pathlib.Path:
     Precedence: ``explicit`` (a ``--data-dir`` flag), then ``$QCSTAR_DATA``, then
     ``~/.cache/qcstar/data``. The folder need not exist (a download creates it).
     """
-    if explicit is not None and str(explicit) != "":
-        return pathlib.Path(explicit).expanduser()
+    if explicit is not None and explicit != "":
+        return as_path(explicit, "data_dir (--data-dir)").expanduser()
     env = os.environ.get(ENV_VAR)
     if env:
         return pathlib.Path(env).expanduser()
