@@ -37,22 +37,13 @@ def idx_header(dims: tuple[int, ...]) -> bytes:
     return struct.pack(">I", 0x0800 | len(dims)) + struct.pack(f">{len(dims)}I", *dims)
 
 
-def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` except the lock; the manifest without its ``created`` entry."""
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for f in files:
-            p = Path(dirpath) / f
-            rel = p.relative_to(root).as_posix()
-            if rel == ".lock":
-                continue
-            data = p.read_bytes()
-            if rel == "manifest.json":
-                m = json.loads(data)
-                m.pop("created")
-                data = json.dumps(m, sort_keys=True).encode()
-            out[rel] = data
-    return out
+def snapshot(root: Path) -> tuple[dict[str, bytes], dict]:
+    """Every file's bytes (but the lock's) and the manifest without its ``created`` entry."""
+    files = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
+             if p.is_file() and p.name not in (".lock", "manifest.json")}
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest.pop("created")
+    return files, manifest
 
 
 # --------------------------------------------------------------------------------------
