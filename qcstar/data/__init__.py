@@ -10,7 +10,7 @@ they are verified and fetched), :mod:`~qcstar.data.images` (loading and preproce
 
 from __future__ import annotations
 
-from .catalogue import DATASETS
+from .catalogue import DATASETS, DataConfigError
 from .storage import data_dir, download, verify_file
 from .idx import read_idx
 from .images import load_images, prepare
@@ -18,6 +18,7 @@ from .splits import ImageSplits, load_split, make_splits
 
 __all__ = [
     "DATASETS",
+    "DataConfigError",
     "ImageSplits",
     "data_dir",
     "download",

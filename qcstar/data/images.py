@@ -205,8 +205,8 @@ def prepare(
                          "add a batch dimension with images.unsqueeze(0) for a single image")
     if normalize not in ("unit", "standard", "none"):
         raise ConfigError(f"unknown normalize={normalize!r}; expected 'unit', 'standard' or 'none'")
-    if size is not None and (not isinstance(size, int) or size < 1):
-        raise ShapeError(f"size must be a positive int or None, got {size!r}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ConfigError(f"size must be a positive int or None, got {size!r}")
     if max_value is None and normalize == "unit":
         peak = float(x.max()) if x.numel() else 0.0
         if x.is_floating_point():

@@ -15,7 +15,7 @@ import torch
 
 from qcstar.circuits.errors import DataError, ShapeError
 
-from .catalogue import KMNIST_POOL_NOTE, MAX_VALUE, canonical_source
+from .catalogue import KMNIST_POOL_NOTE, MAX_VALUE, DataConfigError, canonical_source
 from .images import load_images, prepare
 
 __all__ = ["ImageSplits", "load_split", "make_splits"]
@@ -60,7 +60,7 @@ def _split_indices(
     perm = torch.randperm(n, generator=gen)
     if labels is None:
         if per_class is not None:
-            raise DataError("per_class needs labels: pass labels=... to make_splits")
+            raise DataConfigError("per_class needs labels: pass labels=... to make_splits")
         rest = n - n_test - n_val
         if rest < 0:
             raise DataError(f"cannot draw {n_test} test + {n_val} val items from a pool of {n}")
@@ -125,17 +125,17 @@ def make_splits(
       remains after the ``k``-per-class draw.
     """
     if not isinstance(n, int) or n < 0:
-        raise DataError(f"n must be a non-negative int, got {n!r}")
+        raise DataConfigError(f"n must be a non-negative int, got {n!r}")
     if per_class is not None and (not isinstance(per_class, int) or per_class < 1):
-        raise DataError(f"per_class must be a positive int, got {per_class!r}")
+        raise DataConfigError(f"per_class must be a positive int, got {per_class!r}")
     if fractions is None:
         if per_class is None:
-            raise DataError("make_splits needs fractions=(train, val, test) or per_class=k")
+            raise DataConfigError("make_splits needs fractions=(train, val, test) or per_class=k")
         if labels is None:
-            raise DataError("per_class needs labels: pass labels=... to make_splits")
+            raise DataConfigError("per_class needs labels: pass labels=... to make_splits")
         return _per_class_then_rest(n, per_class, labels, seed)
     if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) > 1 + 1e-9:
-        raise DataError(f"fractions must be three non-negative numbers summing to at most 1, got {fractions!r}")
+        raise DataConfigError(f"fractions must be three non-negative numbers summing to at most 1, got {fractions!r}")
     f_train, f_val, f_test = (float(f) for f in fractions)
     n_val, n_test = round(f_val * n), round(f_test * n)
     n_train = None if abs(f_train + f_val + f_test - 1.0) < 1e-9 else min(round(f_train * n), n - n_val - n_test)
@@ -261,10 +261,10 @@ def load_split(
     """
     name = canonical_source(name)
     if n_train is not None and per_class is not None:
-        raise DataError("pass either n_train or per_class, not both")
+        raise DataConfigError("pass either n_train or per_class, not both")
     for label, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
         if value is not None and (not isinstance(value, int) or value < 0):
-            raise DataError(f"{label} must be a non-negative int, got {value!r}")
+            raise DataConfigError(f"{label} must be a non-negative int, got {value!r}")
 
     def finish(parts: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]], pooled: bool, protocol: str,
                note: str) -> ImageSplits:
