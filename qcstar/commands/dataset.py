@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="build circuit data sets in the MNISQ layout (AQCE) and describe them",
         description="build: encode images with AQCE into DIR/qasm, qasm_base, label, fidelity, state "
         "(sharded, resumable, optionally on Ray); info: counts, level, labels, overlap distribution.",
+        allow_abbrev=False,  # --shard must not silently mean --shard-size
     )
     add_common(p)
     p.add_argument("action", choices=["build", "info"], help="build a data set, or describe one")

@@ -316,6 +316,9 @@ def test_cli_errors_name_the_flag(tmp_path: Path, capsys):
     rc, err = run_cli(base + ["--out", str(tmp_path / "f" / "sub")], capsys)
     assert rc == 2 and "cannot be created" in err
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o3").exists()
+    with pytest.raises(SystemExit) as exit_info:  # no abbreviations: --shard is not --shard-size
+        run_cli(base + ["--shard", "0", "--out", str(tmp_path / "o4")], capsys)
+    assert exit_info.value.code == 2 and "--shard" in capsys.readouterr().err
 
 
 def test_empty_and_non_finite_inputs(tmp_path: Path):
