@@ -33,9 +33,6 @@ __all__ = [
 
 DATASETS = ("mnist", "fashion-mnist", "kmnist", "digits")
 
-#: The IDX-backed data sets (everything but ``digits``).
-IDX_DATASETS = ("mnist", "fashion-mnist", "kmnist")
-
 #: The official splits of the image data sets (validation splits are drawn by seed).
 SPLITS = ("train", "test")
 

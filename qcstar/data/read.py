@@ -164,7 +164,8 @@ def _add_unique(entries: dict[int, Any], i: int, ref: Any, name: Callable[[Any],
 
 @dataclass
 class CircuitItem:
-    """One item: the circuit, its label, its overlap, its target state and its QASM text."""
+    """One item: the circuit, its label, its overlap Re<target|circuit> (the number in MNISQ's
+    ``fidelity/`` file, not its square), its target state and its QASM text."""
 
     circuit: Any
     label: int
@@ -177,6 +178,8 @@ class CircuitItem:
 class CircuitDataset:
     """Circuits with labels, overlaps and (lazily read) target states.
 
+    ``overlaps`` (float64) are the numbers of the ``fidelity/`` files: the overlap
+    Re<target|circuit> that MNISQ calls "fidelity" -- the state fidelity is its square.
     ``states`` is read on first access (``(N, 2**n)`` complex128), or raises :class:`DataError`
     when the data set has no ``state/`` files. ``meta`` holds what is known about the data set
     (format, level, source, manifest).
