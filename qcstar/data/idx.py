@@ -130,7 +130,8 @@ def read_idx(
                     f"decompressed, but a {'gzip ' if compressed else ''}file of {file_size} bytes "
                     f"holds at most {header + max(capacity, 0)}"
                 )
-            check_memory(n_data, f"the IDX payload of {p} (dims {dims})")
+            # big-endian payloads are converted to native order: a second copy at the end
+            check_memory(n_data, f"the IDX payload of {p} (dims {dims})", factor=2 if dtype.byteorder == ">" else 1)
             buf = _read_up_to(fh, n_data)
             if len(buf) != n_data:
                 raise DataError(
