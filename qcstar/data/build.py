@@ -131,7 +131,12 @@ def _lock(folder: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows
         yield
         return
-    fh = open(folder / ".lock", "a+b")
+    try:
+        fh = open(folder / ".lock", "a+b")
+    except OSError as exc:
+        raise DataConfigError(
+            f"--out {folder}: cannot write into the folder ({exc.strerror or exc}); choose a folder you can write"
+        ) from None
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

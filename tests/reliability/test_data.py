@@ -285,13 +285,20 @@ def test_resume_after_kill_before_first_manifest(tmp_path: Path):
 # §4 clean errors at the edges
 # --------------------------------------------------------------------------------------
 
-def test_out_folder_that_cannot_be_created(tmp_path: Path):
+def test_out_folder_that_cannot_be_created(tmp_path: Path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     with pytest.raises(ConfigError, match=r"--out .*a-file/sub: the folder cannot be created"):
         build_dataset(out=blocker / "sub", encoder=tiny_encoder(), **BUILD)
     with pytest.raises(ConfigError, match="out"):
         build_dataset(out=None, encoder=tiny_encoder(), **BUILD)
+
+    def read_only(path, mode="r", *args, **kwargs):  # a folder we may not write (root ignores chmod)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(build, "open", read_only, raising=False)
+    with pytest.raises(ConfigError, match="cannot write into the folder"):
+        build_dataset(out=tmp_path / "locked", encoder=tiny_encoder(), **BUILD)
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str]:
