@@ -22,7 +22,7 @@ import pytest
 
 from qcstar.circuits.errors import ConfigError, DataError, ResourceError
 from qcstar.circuits.resources import reset_memory_limit, set_memory_limit
-from qcstar.data import build, load_dataset, read_idx
+from qcstar.data import build, load_dataset, load_images, read_idx
 from qcstar.data.circuitsets import build_dataset, dataset_info
 from qcstar.encoders.aqce import AQCEEncoder
 
@@ -342,6 +342,10 @@ def test_empty_and_non_finite_inputs(tmp_path: Path):
         z.writestr("x/fidelity/0", "nan")
     with pytest.raises(DataError, match=r"x/fidelity/0: the overlap nan"):
         load_dataset(path)
+    with pytest.raises(ConfigError, match="must be a path"):  # was a TypeError from pathlib
+        load_dataset(None)
+    with pytest.raises(ConfigError, match=r"data_dir \(--data-dir\) must be a path"):
+        load_images("mnist", "test", data_dir=5)
     empty_idx = tmp_path / "empty.gz"
     empty_idx.write_bytes(gzip.compress(b""))
     with pytest.raises(DataError, match="truncated"):
