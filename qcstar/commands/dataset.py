@@ -18,7 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-from qcstar.circuits.errors import DataError
+from qcstar.circuits.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="build circuit data sets in the MNISQ layout (AQCE) and describe them",
         description="build: encode images with AQCE into DIR/qasm, qasm_base, label, fidelity, state "
         "(sharded, resumable, optionally on Ray); info: counts, level, labels, overlap distribution.",
+        allow_abbrev=False,  # --shard must not silently mean --shard-size
     )
     add_common(p)
     p.add_argument("action", choices=["build", "info"], help="build a data set, or describe one")
@@ -49,23 +50,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from qcstar.data.catalogue import DataConfigError, canonical_source, check_level, check_split
     from qcstar.data.circuitsets import build_dataset, dataset_info, format_info
 
+    _check_option_types(args)
     if args.action == "info":
         if not args.path:
-            raise DataError("qcstar dataset info needs the data set: qcstar dataset info DIR (or an MNISQ .zip)")
+            raise DataConfigError("qcstar dataset info needs the data set: qcstar dataset info DIR (or an MNISQ .zip)")
         info = dataset_info(args.path)
         print(json.dumps(info, indent=2) if args.json else format_info(info))
         return 0
 
     out = args.out or args.path
     if not out:
-        raise DataError("qcstar dataset build needs --out DIR (the folder to write; rerun the same command to resume)")
+        raise DataConfigError("qcstar dataset build needs --out DIR (the folder to write; rerun the same command to resume)")
+    for flag, value in (("--limit", args.limit), ("--shard-size", args.shard_size), ("--batch-size", args.batch_size)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{flag} must be a positive integer, got {value}{_where(args)}")
+    source = canonical_source(args.source)
+    check_split(args.split)
+    check_level(args.level)
     encoder = None
     if args.batch_size != 64 or args.device is not None:
-        encoder = _aqce(args)
+        encoder = _aqce(args, source)
     path = build_dataset(
-        source=args.source, split=args.split, level=args.level, out=Path(out), limit=args.limit,
+        source=source, split=args.split, level=args.level, out=Path(out), limit=args.limit,
         shard_size=args.shard_size, use_ray=args.ray, data_dir=args.data_dir, encoder=encoder,
         progress=not args.quiet,
     )
@@ -73,21 +82,40 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _aqce(args: argparse.Namespace):
+#: The type every option must have once the command line and a --config file are merged
+#: (argparse converts command-line text; a TOML value arrives with its own type).
+_OPTION_TYPES: dict[str, tuple[type, ...]] = {
+    "source": (str,), "split": (str,), "level": (str,), "limit": (int, type(None)), "out": (str, type(None)),
+    "shard_size": (int,), "ray": (bool,), "data_dir": (str, type(None)), "batch_size": (int,),
+    "device": (str, type(None)), "json": (bool,), "quiet": (bool,), "path": (str, type(None)),
+}
+
+
+def _where(args: argparse.Namespace) -> str:
+    cfg = getattr(args, "config", None)
+    return f" (from the command line or the config file {cfg})" if cfg is not None else ""
+
+
+def _check_option_types(args: argparse.Namespace) -> None:
+    """A wrong type (``limit = 1.5`` or ``ray = "yes"`` in a config file) is a ConfigError naming the flag."""
+    for dest, types in _OPTION_TYPES.items():
+        value = getattr(args, dest, None)
+        # bool is an int in Python: refuse True for --limit, accept it only where bool is the type
+        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+        if not ok:
+            flag = dest if dest == "path" else "--" + dest.replace("_", "-")
+            want = " or ".join("nothing" if t is type(None) else {"str": "a string", "int": "an integer",
+                                                                  "bool": "true/false"}[t.__name__] for t in types)
+            raise ConfigError(f"{flag} expects {want}, got {type(value).__name__} {value!r}{_where(args)}")
+
+
+def _aqce(args: argparse.Namespace, source: str):
     """The default encoder with the user's batch size and device (neither changes the circuits)."""
     import math
 
-    from qcstar.encoders.aqce import LEVELS, AQCEEncoder
+    from qcstar.data.catalogue import IMAGE_HW
+    from qcstar.encoders.aqce import AQCEEncoder
 
-    from qcstar.data.images import DATASETS
-
-    if args.level not in LEVELS:
-        raise DataError(f"unknown level {args.level!r}; expected one of {', '.join(sorted(LEVELS))}")
-    if args.batch_size <= 0:
-        raise DataError(f"--batch-size must be positive, got {args.batch_size}")
-    source = str(args.source).strip().lower()
-    if source not in DATASETS:
-        raise DataError(f"unknown source {args.source!r}; expected one of {', '.join(DATASETS)}")
-    pixels = 64 if source == "digits" else 784
+    pixels = math.prod(IMAGE_HW[source])
     return AQCEEncoder(level=args.level, n_qubits=math.ceil(math.log2(pixels)), batch_size=args.batch_size,
                        device=args.device)
