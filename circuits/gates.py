@@ -232,6 +232,9 @@ _S = [[1, 0], [0, 1j]]
 _SDG = [[1, 0], [0, -1j]]
 _T = [[1, 0], [0, complex(_S2, _S2)]]
 _TDG = [[1, 0], [0, complex(_S2, -_S2)]]
+_ISWAP = [[1, 0, 0, 0], [0, 0, 1j, 0], [0, 1j, 0, 0], [0, 0, 0, 1]]
+_ECR = [[0, _S2, 0, 1j * _S2], [_S2, 0, -1j * _S2, 0], [0, 1j * _S2, 0, _S2], [-1j * _S2, 0, _S2, 0]]
+_CCZ = torch.diag(torch.tensor([1, 1, 1, 1, 1, 1, 1, -1], dtype=torch.complex128)).tolist()
 
 
 def _ctrl_const(m: list[list[complex]]) -> list[list[complex]]:
@@ -239,56 +242,190 @@ def _ctrl_const(m: list[list[complex]]) -> list[list[complex]]:
 
 
 _SPECS: list[GateSpec] = [
-    GateSpec("id", 1, 0, _const(_I), "diag", "id", "id"),
-    GateSpec("x", 1, 0, _const(_X), "perm", "x", "x"),
-    GateSpec("y", 1, 0, _const(_Y), "dense", "y", "y"),
-    GateSpec("z", 1, 0, _const(_Z), "diag", "z", "z"),
-    GateSpec("h", 1, 0, _const(_H), "dense", "h", "h"),
-    GateSpec("s", 1, 0, _const(_S), "diag", "s", "s"),
-    GateSpec("sdg", 1, 0, _const(_SDG), "diag", "sdg", "sdg"),
-    GateSpec("t", 1, 0, _const(_T), "diag", "t", "t"),
-    GateSpec("tdg", 1, 0, _const(_TDG), "diag", "tdg", "tdg"),
-    GateSpec("sx", 1, 0, _const(_SX), "dense", "sx", "sx"),
-    GateSpec("sxdg", 1, 0, _const(_SXDG), "dense", "sxdg", None),
-    GateSpec("rx", 1, 1, rx_matrix, "dense", "rx", "rx"),
-    GateSpec("ry", 1, 1, ry_matrix, "dense", "ry", "ry"),
-    GateSpec("rz", 1, 1, rz_matrix, "diag", "rz", "rz"),
-    GateSpec("p", 1, 1, p_matrix, "diag", "p", "p"),
-    GateSpec("u1", 1, 1, p_matrix, "diag", "u1", "u1"),
-    GateSpec("u2", 1, 2, u2_matrix, "dense", "u2", "u2"),
-    GateSpec("u", 1, 3, u_matrix, "dense", "u", "U"),
-    GateSpec("r", 1, 2, r_matrix, "dense", None, None),
-    GateSpec("cx", 2, 0, _const(_ctrl_const(_X)), "perm", "cx", "cx"),
-    GateSpec("cy", 2, 0, _const(_ctrl_const(_Y)), "dense", "cy", "cy"),
-    GateSpec("cz", 2, 0, _const(_ctrl_const(_Z)), "diag", "cz", "cz"),
-    GateSpec("ch", 2, 0, _const(_ctrl_const(_H)), "dense", "ch", "ch"),
-    GateSpec("csx", 2, 0, _const(_ctrl_const(_SX)), "dense", "csx", None),
-    GateSpec("cs", 2, 0, _const(_ctrl_const(_S)), "diag", None, None),
-    GateSpec("csdg", 2, 0, _const(_ctrl_const(_SDG)), "diag", None, None),
-    GateSpec("swap", 2, 0, _const(_perm_matrix([0, 2, 1, 3])), "perm", "swap", "swap"),
-    GateSpec("iswap", 2, 0, _const([[1, 0, 0, 0], [0, 0, 1j, 0], [0, 1j, 0, 0], [0, 0, 0, 1]]), "dense", None, None),
-    GateSpec("dcx", 2, 0, _const(_perm_matrix([0, 2, 3, 1])), "perm", None, None),
     GateSpec(
-        "ecr", 2, 0,
-        _const([[0, _S2, 0, 1j * _S2], [_S2, 0, -1j * _S2, 0], [0, 1j * _S2, 0, _S2], [-1j * _S2, 0, _S2, 0]]),
-        "dense", None, None,
+        name="id", num_wires=1, num_params=0, matrix_fn=_const(_I), kind="diag",
+        qasm2_name="id", qasm3_name="id",
     ),
-    GateSpec("crx", 2, 1, _controlled_fn(rx_matrix), "dense", "crx", "crx"),
-    GateSpec("cry", 2, 1, _controlled_fn(ry_matrix), "dense", "cry", "cry"),
-    GateSpec("crz", 2, 1, _controlled_fn(rz_matrix), "diag", "crz", "crz"),
-    GateSpec("cp", 2, 1, _controlled_fn(p_matrix), "diag", "cp", "cp"),
-    GateSpec("cu1", 2, 1, _controlled_fn(p_matrix), "diag", "cu1", "cu1"),
-    GateSpec("cu3", 2, 3, _controlled_fn(u_matrix), "dense", "cu3", "cu3"),
-    GateSpec("cu", 2, 4, _cu, "dense", "cu", "cu"),
-    GateSpec("rxx", 2, 1, _pauli_exp(_X, _X), "dense", "rxx", None),
-    GateSpec("ryy", 2, 1, _pauli_exp(_Y, _Y), "dense", None, None),
-    GateSpec("rzz", 2, 1, _pauli_exp(_Z, _Z), "diag", "rzz", None),
-    GateSpec("rzx", 2, 1, _pauli_exp(_Z, _X), "dense", None, None),
-    GateSpec("xx_plus_yy", 2, 2, _xx_plus_yy, "dense", None, None),
-    GateSpec("xx_minus_yy", 2, 2, _xx_minus_yy, "dense", None, None),
-    GateSpec("ccx", 3, 0, _const(_multi_controlled_x(2)), "perm", "ccx", "ccx"),
-    GateSpec("ccz", 3, 0, _const(torch.diag(torch.tensor([1, 1, 1, 1, 1, 1, 1, -1], dtype=torch.complex128)).tolist()), "diag", None, None),
-    GateSpec("cswap", 3, 0, _const(_cswap()), "perm", "cswap", "cswap"),
+    GateSpec(
+        name="x", num_wires=1, num_params=0, matrix_fn=_const(_X), kind="perm",
+        qasm2_name="x", qasm3_name="x",
+    ),
+    GateSpec(
+        name="y", num_wires=1, num_params=0, matrix_fn=_const(_Y), kind="dense",
+        qasm2_name="y", qasm3_name="y",
+    ),
+    GateSpec(
+        name="z", num_wires=1, num_params=0, matrix_fn=_const(_Z), kind="diag",
+        qasm2_name="z", qasm3_name="z",
+    ),
+    GateSpec(
+        name="h", num_wires=1, num_params=0, matrix_fn=_const(_H), kind="dense",
+        qasm2_name="h", qasm3_name="h",
+    ),
+    GateSpec(
+        name="s", num_wires=1, num_params=0, matrix_fn=_const(_S), kind="diag",
+        qasm2_name="s", qasm3_name="s",
+    ),
+    GateSpec(
+        name="sdg", num_wires=1, num_params=0, matrix_fn=_const(_SDG), kind="diag",
+        qasm2_name="sdg", qasm3_name="sdg",
+    ),
+    GateSpec(
+        name="t", num_wires=1, num_params=0, matrix_fn=_const(_T), kind="diag",
+        qasm2_name="t", qasm3_name="t",
+    ),
+    GateSpec(
+        name="tdg", num_wires=1, num_params=0, matrix_fn=_const(_TDG), kind="diag",
+        qasm2_name="tdg", qasm3_name="tdg",
+    ),
+    GateSpec(
+        name="sx", num_wires=1, num_params=0, matrix_fn=_const(_SX), kind="dense",
+        qasm2_name="sx", qasm3_name="sx",
+    ),
+    GateSpec(
+        name="sxdg", num_wires=1, num_params=0, matrix_fn=_const(_SXDG), kind="dense",
+        qasm2_name="sxdg", qasm3_name=None,
+    ),
+    GateSpec(
+        name="rx", num_wires=1, num_params=1, matrix_fn=rx_matrix, kind="dense",
+        qasm2_name="rx", qasm3_name="rx",
+    ),
+    GateSpec(
+        name="ry", num_wires=1, num_params=1, matrix_fn=ry_matrix, kind="dense",
+        qasm2_name="ry", qasm3_name="ry",
+    ),
+    GateSpec(
+        name="rz", num_wires=1, num_params=1, matrix_fn=rz_matrix, kind="diag",
+        qasm2_name="rz", qasm3_name="rz",
+    ),
+    GateSpec(
+        name="p", num_wires=1, num_params=1, matrix_fn=p_matrix, kind="diag",
+        qasm2_name="p", qasm3_name="p",
+    ),
+    GateSpec(
+        name="u1", num_wires=1, num_params=1, matrix_fn=p_matrix, kind="diag",
+        qasm2_name="u1", qasm3_name="u1",
+    ),
+    GateSpec(
+        name="u2", num_wires=1, num_params=2, matrix_fn=u2_matrix, kind="dense",
+        qasm2_name="u2", qasm3_name="u2",
+    ),
+    GateSpec(
+        name="u", num_wires=1, num_params=3, matrix_fn=u_matrix, kind="dense",
+        qasm2_name="u", qasm3_name="U",
+    ),
+    GateSpec(
+        name="r", num_wires=1, num_params=2, matrix_fn=r_matrix, kind="dense",
+        qasm2_name=None, qasm3_name=None,
+    ),
+    GateSpec(
+        name="cx", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_X)), kind="perm",
+        qasm2_name="cx", qasm3_name="cx",
+    ),
+    GateSpec(
+        name="cy", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_Y)), kind="dense",
+        qasm2_name="cy", qasm3_name="cy",
+    ),
+    GateSpec(
+        name="cz", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_Z)), kind="diag",
+        qasm2_name="cz", qasm3_name="cz",
+    ),
+    GateSpec(
+        name="ch", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_H)), kind="dense",
+        qasm2_name="ch", qasm3_name="ch",
+    ),
+    GateSpec(
+        name="csx", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_SX)), kind="dense",
+        qasm2_name="csx", qasm3_name=None,
+    ),
+    GateSpec(
+        name="cs", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_S)), kind="diag",
+        qasm2_name=None, qasm3_name=None,
+    ),
+    GateSpec(
+        name="csdg", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_SDG)), kind="diag",
+        qasm2_name=None, qasm3_name=None,
+    ),
+    GateSpec(
+        name="swap", num_wires=2, num_params=0, matrix_fn=_const(_perm_matrix([0, 2, 1, 3])), kind="perm",
+        qasm2_name="swap", qasm3_name="swap",
+    ),
+    GateSpec(
+        name="iswap", num_wires=2, num_params=0, matrix_fn=_const(_ISWAP), kind="dense",
+        qasm2_name=None, qasm3_name=None,
+    ),
+    GateSpec(
+        name="dcx", num_wires=2, num_params=0, matrix_fn=_const(_perm_matrix([0, 2, 3, 1])), kind="perm",
+        qasm2_name=None, qasm3_name=None,
+    ),
+    GateSpec(
+        name="ecr", num_wires=2, num_params=0, matrix_fn=_const(_ECR), kind="dense",
+        qasm2_name=None, qasm3_name=None,
+    ),
+    GateSpec(
+        name="crx", num_wires=2, num_params=1, matrix_fn=_controlled_fn(rx_matrix), kind="dense",
+        qasm2_name="crx", qasm3_name="crx",
+    ),
+    GateSpec(
+        name="cry", num_wires=2, num_params=1, matrix_fn=_controlled_fn(ry_matrix), kind="dense",
+        qasm2_name="cry", qasm3_name="cry",
+    ),
+    GateSpec(
+        name="crz", num_wires=2, num_params=1, matrix_fn=_controlled_fn(rz_matrix), kind="diag",
+        qasm2_name="crz", qasm3_name="crz",
+    ),
+    GateSpec(
+        name="cp", num_wires=2, num_params=1, matrix_fn=_controlled_fn(p_matrix), kind="diag",
+        qasm2_name="cp", qasm3_name="cp",
+    ),
+    GateSpec(
+        name="cu1", num_wires=2, num_params=1, matrix_fn=_controlled_fn(p_matrix), kind="diag",
+        qasm2_name="cu1", qasm3_name="cu1",
+    ),
+    GateSpec(
+        name="cu3", num_wires=2, num_params=3, matrix_fn=_controlled_fn(u_matrix), kind="dense",
+        qasm2_name="cu3", qasm3_name="cu3",
+    ),
+    GateSpec(
+        name="cu", num_wires=2, num_params=4, matrix_fn=_cu, kind="dense",
+        qasm2_name="cu", qasm3_name="cu",
+    ),
+    GateSpec(
+        name="rxx", num_wires=2, num_params=1, matrix_fn=_pauli_exp(_X, _X), kind="dense",
+        qasm2_name="rxx", qasm3_name=None,
+    ),
+    GateSpec(
+        name="ryy", num_wires=2, num_params=1, matrix_fn=_pauli_exp(_Y, _Y), kind="dense",
+        qasm2_name=None, qasm3_name=None,
+    ),
+    GateSpec(
+        name="rzz", num_wires=2, num_params=1, matrix_fn=_pauli_exp(_Z, _Z), kind="diag",
+        qasm2_name="rzz", qasm3_name=None,
+    ),
+    GateSpec(
+        name="rzx", num_wires=2, num_params=1, matrix_fn=_pauli_exp(_Z, _X), kind="dense",
+        qasm2_name=None, qasm3_name=None,
+    ),
+    GateSpec(
+        name="xx_plus_yy", num_wires=2, num_params=2, matrix_fn=_xx_plus_yy, kind="dense",
+        qasm2_name=None, qasm3_name=None,
+    ),
+    GateSpec(
+        name="xx_minus_yy", num_wires=2, num_params=2, matrix_fn=_xx_minus_yy, kind="dense",
+        qasm2_name=None, qasm3_name=None,
+    ),
+    GateSpec(
+        name="ccx", num_wires=3, num_params=0, matrix_fn=_const(_multi_controlled_x(2)), kind="perm",
+        qasm2_name="ccx", qasm3_name="ccx",
+    ),
+    GateSpec(
+        name="ccz", num_wires=3, num_params=0, matrix_fn=_const(_CCZ), kind="diag",
+        qasm2_name=None, qasm3_name=None,
+    ),
+    GateSpec(
+        name="cswap", num_wires=3, num_params=0, matrix_fn=_const(_cswap()), kind="perm",
+        qasm2_name="cswap", qasm3_name="cswap",
+    ),
 ]
 
 GATES: dict[str, GateSpec] = {spec.name: spec for spec in _SPECS}
