@@ -66,7 +66,7 @@ def _random_layered(n: int, layers: int, seed: int) -> tuple[Circuit, QuantumCir
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 7, 10, 13])
 @pytest.mark.parametrize("max_chunk", [2, 6])
 def test_layered_circuits_equal_qiskit(n, max_chunk, monkeypatch):
-    monkeypatch.setattr(sv, "MAX_CHUNK", max_chunk)
+    monkeypatch.setattr(sv.plan, "MAX_CHUNK", max_chunk)
     ours, ref = _random_layered(n, 3, seed=n)
     np.testing.assert_allclose(simulate(ours, dtype=C128).numpy(), Statevector(ref).data, atol=1e-10)
 
@@ -325,14 +325,14 @@ def test_per_gate_views_of_one_tensor_give_the_same_gradients(monkeypatch):
 
     calls = []
     real_stack = sv._strided_stack
-    monkeypatch.setattr(sv, "_strided_stack", lambda v: calls.append(real_stack(v)) or calls[-1])
+    monkeypatch.setattr(sv.runner, "_strided_stack", lambda v: calls.append(real_stack(v)) or calls[-1])
     fast_value, = torch.autograd.grad(loss(), raw)
     assert sum(r is not None for r in calls) >= 2  # ry and rz took the strided view; rx (reversed wires) did not
-    monkeypatch.setattr(sv, "_strided_stack", lambda v: None)
+    monkeypatch.setattr(sv.runner, "_strided_stack", lambda v: None)
     plain_value, = torch.autograd.grad(loss(), raw)
     torch.testing.assert_close(fast_value, plain_value, atol=1e-12, rtol=0)
     # evenly spaced but descending views (one layer, wires reversed) fall back to the stack
-    monkeypatch.setattr(sv, "_strided_stack", real_stack)
+    monkeypatch.setattr(sv.runner, "_strided_stack", real_stack)
     angles = raw.view(5, 2, 4, 3)
     c = Circuit(4)
     for q in range(4):
