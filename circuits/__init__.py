@@ -5,7 +5,8 @@
 * :mod:`circuits.statevector` - the one simulator (torch, batched, differentiable, CPU/CUDA);
 * :mod:`circuits.qasm` - OpenQASM 2/3 and MNISQ's Dense dialect;
 * :mod:`circuits.interop` - conversions to and from Qiskit and PennyLane;
-* :mod:`circuits.allocator` - opt-in glibc tuning that keeps freed state tensors for reuse.
+* :mod:`circuits.allocator` - opt-in glibc tuning that keeps freed state tensors for reuse;
+* :mod:`circuits.optionals` - which optional packages are installed (``HAS_AER``, ...) and how to install them.
 """
 
 from .errors import (

@@ -30,9 +30,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from .errors import GateError, ShapeError, require
+from .errors import GateError, ShapeError
 from .gates import GATES, broadcast_shape, canonical_name, gate_matrix
 from .ir import Circuit, Op, _select_op
+from .optionals import HAS_PENNYLANE, HAS_QISKIT
 from .statevector import op_base_matrix, op_full_matrix
 
 Tensor = torch.Tensor
@@ -43,12 +44,11 @@ _RZ_AXES = {"rx": "X", "ry": "Y", "rz": "Z"}
 
 
 def _qiskit():
-    # qiskit and pennylane are core dependencies (no extra to name), so the hint is a pip spec
-    return require("qiskit", None, "converting circuits to or from Qiskit", pip="qiskit>=2.3,<3")
+    return HAS_QISKIT.require("converting circuits to or from Qiskit")
 
 
 def _pennylane():
-    return require("pennylane", None, "converting circuits to or from PennyLane", pip="pennylane>=0.45")
+    return HAS_PENNYLANE.require("converting circuits to or from PennyLane")
 
 
 _STD_GATES: dict[str, Any] = {}
