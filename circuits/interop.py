@@ -32,7 +32,7 @@ import torch
 
 from .errors import GateError, ShapeError
 from .gates import GATES, broadcast_shape, canonical_name, gate_matrix
-from .ir import Circuit, Op, _select_op
+from .ir import Circuit, Op
 from .optionals import HAS_PENNYLANE, HAS_QISKIT
 from .statevector import op_base_matrix, op_full_matrix
 
@@ -67,25 +67,20 @@ def _standard_gates() -> dict[str, Any]:
 # batch selection (shared by to_qiskit and to_pennylane)
 # --------------------------------------------------------------------------------------
 
-def _select(circuit: Circuit, index: int | None, what: str, *, allow_batch: bool) -> tuple[list[Op], Any]:
-    """Ops and global phase of ``circuit``, restricted to sample ``index`` when it is given."""
+def _select(circuit: Circuit, index: int | None, what: str, *, allow_batch: bool) -> Circuit:
+    """``circuit``, or its sample ``index`` (:meth:`Circuit.select`) when it is batched and an
+    index is given; a batched circuit without an index is refused unless ``allow_batch``."""
     if not isinstance(circuit, Circuit):
         raise ShapeError(f"{what} expects a circuits.Circuit, got {type(circuit).__name__}")
     b = circuit.batch_size
-    phase = circuit.global_phase
     if b is None or (index is None and allow_batch):
-        return list(circuit.ops), phase
+        return circuit
     if index is None:
         raise ShapeError(
             f"{what}: the circuit is batched (batch size {b}) but the exported circuit holds one sample; "
             f"pass index=i (0 <= i < {b}) to export sample i"
         )
-    if not -b <= int(index) < b:
-        raise ShapeError(f"{what}: index {index} is out of range for a circuit with batch size {b}")
-    index = int(index)
-    if isinstance(phase, Tensor) and phase.dim() == 1:
-        phase = phase[index]
-    return [_select_op(op, index) for op in circuit.ops], phase
+    return circuit.select(index)
 
 
 def _float(p: Any) -> float:
@@ -107,6 +102,11 @@ def _numpy(m: Tensor) -> np.ndarray:
 def to_qiskit(circuit: Circuit, *, index: int | None = None):
     """Convert a :class:`Circuit` to a ``qiskit.QuantumCircuit`` with the same unitary.
 
+    Signature: ``to_qiskit(circuit, *, index=None)`` takes a *circuit* (not to be confused with
+    ``qcstar.encoders.to_qiskit(encoder, x)``, which takes an encoder and one sample and calls
+    this function). Wire order: our qubit ``i`` is Qiskit qubit ``i`` (both little-endian), so
+    ``Statevector(to_qiskit(c)).data`` equals ``simulate(c)``.
+
     Catalogue gates become ``qiskit.circuit.library`` gates, ``unitary`` ops ``UnitaryGate``,
     multiplexed RX/RY/RZ ``UCRXGate``/``UCRYGate``/``UCRZGate``, other multiplexed
     single-qubit ops ``UCGate(up_to_diagonal=False)`` (exact), and anything else multiplexed a
@@ -123,10 +123,10 @@ def to_qiskit(circuit: Circuit, *, index: int | None = None):
         qc = to_qiskit(batched_circuit, index=3)
     """
     qk = _qiskit()
-    ops, phase = _select(circuit, index, "to_qiskit(circuit)", allow_batch=False)
+    circuit = _select(circuit, index, "to_qiskit(circuit)", allow_batch=False)
     std = _standard_gates()
-    qc = qk.QuantumCircuit(circuit.n_qubits, global_phase=_float(phase))
-    for op in ops:
+    qc = qk.QuantumCircuit(circuit.n_qubits, global_phase=_float(circuit.global_phase))
+    for op in circuit.ops:
         gate, qubits = _qiskit_gate(op, std)
         qc.append(gate, qubits)
     meas = circuit.metadata.get("measurements") or []
@@ -437,7 +437,10 @@ def _labels(circuit: Circuit, wires: Sequence[Any] | None) -> list:
 def to_pennylane(circuit: Circuit, *, wires: Sequence[Any] | None = None, index: int | None = None) -> list:
     """Convert a :class:`Circuit` to a list of PennyLane operations (time order).
 
-    Qubit ``i`` becomes wire ``wires[i]`` (default ``i``). Torch parameters are passed through
+    Wire order: ``wires`` lists the labels of our qubits 0, 1, ..., n-1 in that order, so
+    ``wires[0]`` is the label of qubit 0, the LEAST significant bit (default labels ``0..n-1``).
+    (``qcstar.encoders.to_pennylane(encoder, x, wires)`` takes its labels the other way round,
+    most significant first, as PennyLane orders a device's wires.) Torch parameters are passed through
     unchanged, so gradients flow with ``default.qubit`` (torch interface, backprop) and a
     batched circuit uses PennyLane's parameter broadcasting; ``index`` exports one sample
     (ignored for an unbatched circuit).
@@ -456,11 +459,12 @@ def to_pennylane(circuit: Circuit, *, wires: Sequence[Any] | None = None, index:
             return qml.state()
     """
     qml = _pennylane()
-    ops, phase = _select(circuit, index, "to_pennylane(circuit)", allow_batch=True)
+    circuit = _select(circuit, index, "to_pennylane(circuit)", allow_batch=True)
     labels = _labels(circuit, wires)
     out: list = []
-    for op in ops:
+    for op in circuit.ops:
         out.extend(_pl_op(qml, op, labels))
+    phase = circuit.global_phase
     if isinstance(phase, Tensor) or phase != 0.0:
         out.append(qml.GlobalPhase(-phase, wires=labels))  # GlobalPhase(f) multiplies by exp(-i f)
     return out

@@ -30,9 +30,10 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Sequence
 
+import numpy as np
 import torch
 
-from .errors import GateError, ShapeError
+from .errors import ConfigError, GateError, ShapeError
 from .gates import GATES, MATRIX_GATES, canonical_name
 
 Tensor = torch.Tensor
@@ -296,12 +297,18 @@ class Circuit:
         return counts
 
     def select(self, index: int) -> "Circuit":
-        """The unbatched circuit of sample ``index`` of a batched circuit (self when unbatched)."""
+        """The unbatched circuit of sample ``index`` of a batched circuit (a copy when unbatched).
+
+        The one way to pick a sample: every batched parameter, matrix and the global phase are
+        indexed, unbatched ones shared. Negative indices count from the end."""
         b = self.batch_size
         if b is None:
             return self.copy()
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise ConfigError(f"a sample index is an int, got {index!r}")
+        index = int(index)
         if not -b <= index < b:
-            raise ShapeError(f"sample index {index} is out of range for a circuit batch of {b}")
+            raise ShapeError(f"sample index {index} is out of range for a circuit batch of {b} (0 <= index < {b})")
         ops = [_select_op(op, index) for op in self.ops]
         phase = self.global_phase
         if isinstance(phase, Tensor) and phase.dim() == 1:
