@@ -19,6 +19,7 @@ from .errors import (
     QcstarError,
     ResourceError,
     ShapeError,
+    StateError,
 )
 from .gates import GATES, gate_matrix
 from .ir import Circuit, Op
@@ -26,6 +27,6 @@ from .statevector import counts, expectation, expval, probabilities, sample, sim
 
 __all__ = [
     "BackendError", "ConfigError", "ResourceError", "Circuit", "DataError", "GATES", "GateError", "MissingDependencyError", "Op",
-    "QasmError", "QcstarError", "ShapeError", "counts", "expectation", "expval", "gate_matrix", "probabilities",
+    "QasmError", "QcstarError", "ShapeError", "StateError", "counts", "expectation", "expval", "gate_matrix", "probabilities",
     "sample", "simulate", "unitary_matrix",
 ]

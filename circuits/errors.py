@@ -17,6 +17,11 @@ class ShapeError(QcstarError, ValueError):
     """A tensor or array has the wrong shape, dtype or size."""
 
 
+class StateError(QcstarError, ValueError):
+    """A quantum state is not one: not finite (NaN/inf), zero, or not normalised within the
+    documented tolerance (e.g. an initial state given to ``simulate``, or a state to sample)."""
+
+
 class ConfigError(QcstarError, ValueError):
     """A configuration value is wrong: a constructor argument, an option, a CLI flag or a config key
     (unknown name, wrong type, out of range, NaN). Shape mistakes in tensors are :class:`ShapeError`."""

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
+import numpy as np
 import torch
 
-from ..errors import ShapeError
+from ..errors import ConfigError, ShapeError, StateError
+from ..ir import _wire
+from ..resources import check_memory
 
 Tensor = torch.Tensor
 
@@ -19,13 +22,16 @@ def probabilities(state: Tensor, wires: Sequence[int] | None = None) -> Tensor:
     ``b(wires[0]) + 2 b(wires[1]) + ...``.
     """
     _check_state(state)
+    n = int(round(math.log2(state.shape[-1])))
+    if wires is not None:
+        wires = [_wire(w, "probabilities") for w in wires]
+        if any(not 0 <= w < n for w in wires) or len(set(wires)) != len(wires):
+            raise ShapeError(f"wires must be distinct qubits in 0..{n - 1}, got {wires}")
+    # the squares and their sum: about two real copies of the state
+    check_memory(state.numel() * state.element_size(), f"the probabilities of {n}-qubit states", factor=2)
     p = torch.view_as_real(state).square().sum(-1)
     if wires is None:
         return p
-    n = int(round(math.log2(state.shape[-1])))
-    wires = list(wires)
-    if any(not 0 <= w < n for w in wires) or len(set(wires)) != len(wires):
-        raise ShapeError(f"wires must be distinct qubits in 0..{n - 1}, got {wires}")
     batch = p.shape[:-1]
     t = p.reshape(*batch, *([2] * n))
     axes_keep = [n - 1 - w for w in wires]
@@ -48,14 +54,6 @@ def _check_state(state: Tensor) -> None:
         raise ShapeError(f"a state's last axis must be a power of two, got {d}")
 
 
-_PAULI_1Q = {
-    "I": torch.tensor([[1, 0], [0, 1]], dtype=torch.complex128),
-    "X": torch.tensor([[0, 1], [1, 0]], dtype=torch.complex128),
-    "Y": torch.tensor([[0, -1j], [1j, 0]], dtype=torch.complex128),
-    "Z": torch.tensor([[1, 0], [0, -1]], dtype=torch.complex128),
-}
-
-
 def _parse_pauli(pauli: str | Mapping[int, str], n: int) -> dict[int, str]:
     if isinstance(pauli, str):
         label = pauli.upper()
@@ -67,8 +65,8 @@ def _parse_pauli(pauli: str | Mapping[int, str], n: int) -> dict[int, str]:
     out = {}
     for q, c in pauli.items():
         c = str(c).upper()
-        if c not in "IXYZ" or not 0 <= int(q) < n:
-            raise ShapeError(f"Pauli term {{{q}: '{c}'}} is not a qubit in 0..{n - 1} with one of I, X, Y, Z")
+        if c not in ("I", "X", "Y", "Z") or isinstance(q, bool) or not isinstance(q, (int, np.integer)) or not 0 <= q < n:
+            raise ShapeError(f"Pauli term {{{q!r}: '{c}'}} is not a qubit in 0..{n - 1} with one of I, X, Y, Z")
         if c != "I":
             out[int(q)] = c
     return out
@@ -108,6 +106,10 @@ def expectation(state: Tensor, pauli: str | Mapping[int, str] | Sequence[tuple[c
             raise ShapeError("an empty list of Pauli terms has no expectation value")
         return total
     terms = _parse_pauli(pauli, n)
+    # index, phase and partner tables of 2**n entries, and one gathered copy of the state
+    check_memory(
+        state.numel() * state.element_size() + (2**n) * 32, f"the expectation value on {n}-qubit states", factor=1
+    )
     real = torch.float64 if state.dtype == torch.complex128 else torch.float32
     idx = torch.arange(2**n, device=state.device)
     z_wires = [q for q, c in terms.items() if c == "Z"]
@@ -144,17 +146,36 @@ def sample(
 ) -> Tensor:
     """Draw ``shots`` measurement outcomes (basis indices) per state: ``(..., shots)`` int64.
 
-    Reproducible: pass ``seed`` or a ``torch.Generator``. ``wires`` marginalises first.
+    Reproducible: pass ``seed`` or a ``torch.Generator``; with neither, every call draws fresh
+    randomness. ``wires`` marginalises first. States must be finite and non-zero (they are
+    normalised before sampling), else :class:`~qcstar.circuits.errors.StateError`; an output
+    larger than the memory cap is refused before sampling.
     """
-    if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
+    if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
         raise ShapeError(f"shots must be a positive int, got {shots!r}")
+    shots = int(shots)
+    _check_state(state)
+    rows = math.prod(state.shape[:-1])
+    check_memory(
+        rows * shots * 8 + state.numel() * 8, f"{shots} shots of {rows} state(s) (int64 outcomes)", factor=1
+    )
     if generator is None:
         generator = torch.Generator(device="cpu")
-        generator.manual_seed(0 if seed is None else int(seed))
+        if seed is None:
+            generator.seed()  # fresh, non-deterministic randomness
+        else:
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+                raise ConfigError(f"seed must be an int (or None for fresh randomness), got {seed!r}")
+            generator.manual_seed(int(seed))
     p = probabilities(state.detach(), wires).to(torch.float64).cpu()
     batch = p.shape[:-1]
     flat = p.reshape(-1, p.shape[-1])
-    flat = flat / flat.sum(-1, keepdim=True)
+    totals = flat.sum(-1, keepdim=True)
+    if not bool(torch.isfinite(totals).all()):
+        raise StateError("cannot sample a state with NaN or infinite amplitudes; expected a finite state")
+    if bool((totals == 0).any()):
+        raise StateError("cannot sample a zero state (every amplitude is 0); expected a non-zero state")
+    flat = flat / totals
     out = torch.multinomial(flat, shots, replacement=True, generator=generator)
     return out.reshape(*batch, shots)
 

@@ -7,9 +7,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..errors import ShapeError
+from ..devices import resolve_device
+from ..errors import ShapeError, StateError
 from ..gates import GATES, broadcast_shape
 from ..ir import Circuit, Op
+from ..resources import check_memory, state_bytes
 from .kernels import _FusedChain, apply_block, apply_matrix
 from .matrices import _kron_vectors, _param_tensor, kron_chain, op_base_matrix, op_full_matrix
 from .plan import _LayerStep, _plan_for, _CircuitPlan
@@ -238,9 +240,39 @@ class _Runner:
         self.psi = psi
 
 
+#: Largest ``| ||psi||^2 - 1 |`` accepted for an initial state, by the simulation's precision.
+STATE_NORM_TOLERANCE = {torch.complex128: 1e-6, torch.complex64: 1e-4}
+#: State-sized buffers a simulation holds at once (the state, the next one, a gather's output);
+#: the memory guard refuses circuits whose estimate exceeds the cap.
+SIMULATION_BUFFERS = 3
+
+
 def _check_dtype(dtype: torch.dtype) -> None:
     if dtype not in (torch.complex64, torch.complex128):
         raise ShapeError(f"simulate needs dtype torch.complex64 or torch.complex128, got {dtype}")
+
+
+def _itemsize(dtype: torch.dtype) -> int:
+    return 16 if dtype == torch.complex128 else 8
+
+
+def check_initial_state(state: Tensor, dtype: torch.dtype, *, check_norm: bool = True) -> None:
+    """Refuse an initial state that is not finite or, with ``check_norm``, whose squared norm
+    differs from 1 by more than :data:`STATE_NORM_TOLERANCE` (a zero state included), for every
+    sample of a batch. One reduction over the state."""
+    norms = torch.linalg.vector_norm(state.detach(), dim=-1).to(torch.float64).square()
+    if not bool(torch.isfinite(norms).all()):
+        raise StateError("the initial state holds NaN or infinite amplitudes; expected a finite, normalised state")
+    if not check_norm:
+        return
+    tolerance = STATE_NORM_TOLERANCE[dtype]
+    worst = float((norms - 1).abs().max()) if norms.numel() else 0.0
+    if worst > tolerance:
+        raise StateError(
+            f"the initial state must be normalised (squared norm 1 within {tolerance:g} for {dtype}); a sample has "
+            f"squared norm {float(norms.flatten()[(norms - 1).abs().flatten().argmax()]):.6g}: divide it by its norm "
+            "(a zero state has none)"
+        )
 
 
 def simulate(
@@ -249,21 +281,46 @@ def simulate(
     *,
     dtype: torch.dtype = torch.complex64,
     device: torch.device | str | None = None,
+    check_norm: bool = True,
 ) -> Tensor:
     """Simulate ``circuit`` from ``state`` (default |0...0>).
 
     Returns ``(2**n,)``, or ``(B, 2**n)`` when any parameter, matrix or the initial state has a
     batch axis. Differentiable through every parameter, matrix and the initial state.
+
+    Refused before anything is allocated (:class:`~qcstar.circuits.errors.ResourceError`): a
+    simulation whose :data:`SIMULATION_BUFFERS` state-sized buffers exceed the memory cap of
+    :mod:`qcstar.circuits.resources`. An initial state must be finite and normalised (squared
+    norm 1 within :data:`STATE_NORM_TOLERANCE`: 1e-6 for complex128, 1e-4 for complex64), else
+    :class:`~qcstar.circuits.errors.StateError`. ``check_norm=False`` applies the circuit to any
+    finite vector instead (the simulation is linear: gradient checks perturb states off the unit
+    sphere). ``device`` must exist on this machine, else :class:`~qcstar.circuits.errors.ConfigError`.
     """
     if not isinstance(circuit, Circuit):
         raise ShapeError(f"simulate expects a circuits.Circuit, got {type(circuit).__name__}")
     _check_dtype(dtype)
+    device = resolve_device(device)
     n = circuit.n_qubits
-    dim = 2**n
     batch = circuit.batch_size
+    if state is not None and not isinstance(state, Tensor):
+        try:
+            state = torch.as_tensor(np.asarray(state, dtype=np.complex128))
+        except (TypeError, ValueError) as exc:
+            raise ShapeError(f"an initial state is a complex tensor or array of numbers, got {type(state).__name__}") from exc
+    rows = batch if batch is not None else (state.shape[0] if state is not None and state.dim() == 2 else 1)
+    # before anything of size 2**n exists (plans, states): estimate and refuse what cannot fit
+    check_memory(
+        state_bytes(n, max(rows, 1), itemsize=_itemsize(dtype)),
+        f"simulating {rows} state(s) of {n} qubits",
+        factor=SIMULATION_BUFFERS,
+    )
+    if rows == 0:
+        raise ShapeError(
+            "the circuit (or initial state) has an empty batch (B=0): there is nothing to simulate; "
+            "pass at least one sample"
+        )
+    dim = 2**n
     if state is not None:
-        if not isinstance(state, Tensor):
-            state = torch.as_tensor(np.asarray(state))
         if state.shape[-1] != dim or state.dim() not in (1, 2):
             raise ShapeError(
                 f"initial state for a {n}-qubit circuit must have shape ({dim},) or (B, {dim}), got {tuple(state.shape)}"
@@ -277,6 +334,7 @@ def simulate(
                     f"initial state batch {state.shape[0]} does not match the circuit's parameter batch {batch}"
                 )
             batch = state.shape[0]
+        check_initial_state(state, dtype, check_norm=check_norm)
     squeeze = batch is None
     bp = 1 if batch is None else batch
     psi = None
@@ -301,6 +359,11 @@ def unitary_matrix(circuit: Circuit, *, dtype: torch.dtype = torch.complex128, d
         raise ShapeError("unitary_matrix needs an unbatched circuit")
     if circuit.n_qubits > 12:
         raise ShapeError(f"unitary_matrix is for small circuits (<= 12 qubits), got {circuit.n_qubits}")
+    n = circuit.n_qubits
+    check_memory(
+        state_bytes(n, 1 << n, itemsize=_itemsize(dtype)), f"the {2**n}x{2**n} unitary of {n} qubits",
+        factor=SIMULATION_BUFFERS,
+    )
     eye = torch.eye(2**circuit.n_qubits, dtype=dtype, device=device)
     return simulate(circuit, eye, dtype=dtype, device=device).T
 

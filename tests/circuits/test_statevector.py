@@ -218,7 +218,7 @@ def test_gradcheck_initial_state_and_expectation():
     def f(psi0, angles):
         c = Circuit(3)
         c.ry(angles, 0).cx(0, 2).h(1).mux("rz", angles[:2] * 2, 2, [1])
-        out = simulate(c, psi0, dtype=C128)
+        out = simulate(c, psi0, dtype=C128, check_norm=False)  # gradcheck perturbs off the unit sphere
         return expectation(out, "XZY"), expectation(out, "ZIZ"), probabilities(out, [2, 0])
 
     assert torch.autograd.gradcheck(f, (psi0, angles), atol=1e-7)
@@ -302,7 +302,7 @@ def test_permutation_of_a_gate_run_equals_simulation():
     psi = torch.randn(3, 16, dtype=C128, generator=torch.Generator().manual_seed(5))
     s = None if signs is None else torch.from_numpy(signs)
     got = apply_permutation(psi, torch.from_numpy(perm), None, s)
-    torch.testing.assert_close(got, simulate(Circuit(4, ops), psi, dtype=C128), atol=1e-14, rtol=0)
+    torch.testing.assert_close(got, simulate(Circuit(4, ops), psi, dtype=C128, check_norm=False), atol=1e-14, rtol=0)
     with pytest.raises(GateError, match="permutation gates only"):
         permutation([Op("h", (0,))], 1)
 
