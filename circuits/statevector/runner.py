@@ -303,10 +303,10 @@ def simulate(
     n = circuit.n_qubits
     batch = circuit.batch_size
     if state is not None and not isinstance(state, Tensor):
-        try:
-            state = torch.as_tensor(np.asarray(state, dtype=np.complex128))
-        except (TypeError, ValueError) as exc:
-            raise ShapeError(f"an initial state is a complex tensor or array of numbers, got {type(state).__name__}") from exc
+        array = np.asarray(state)
+        if not np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_:
+            raise ShapeError(f"an initial state is a complex tensor or array of numbers, got dtype {array.dtype}")
+        state = torch.as_tensor(array)
     rows = batch if batch is not None else (state.shape[0] if state is not None and state.dim() == 2 else 1)
     # before anything of size 2**n exists (plans, states): estimate and refuse what cannot fit
     check_memory(
@@ -321,7 +321,7 @@ def simulate(
         )
     dim = 2**n
     if state is not None:
-        if state.shape[-1] != dim or state.dim() not in (1, 2):
+        if state.dim() not in (1, 2) or state.shape[-1] != dim:
             raise ShapeError(
                 f"initial state for a {n}-qubit circuit must have shape ({dim},) or (B, {dim}), got {tuple(state.shape)}"
             )

@@ -258,3 +258,10 @@ def test_sample_without_a_seed_draws_fresh_randomness():
     draws = [sample(psi, 64) for _ in range(3)]
     assert not torch.equal(draws[0], draws[1]) or not torch.equal(draws[1], draws[2])
     torch.testing.assert_close(sample(psi, 64, seed=5), sample(psi, 64, seed=5))
+
+
+def test_scalar_and_object_initial_states_are_shape_errors():
+    with pytest.raises(ShapeError, match=r"shape \(2,\) or \(B, 2\)"):
+        simulate(Circuit(1), torch.tensor(1.0 + 0j))
+    with pytest.raises(ShapeError, match="array of numbers"):
+        simulate(Circuit(1), np.array([None, 1], dtype=object))
