@@ -63,7 +63,7 @@ class GateSpec:
     num_controls: int = 0
     pennylane_name: str | None = None
     pennylane_fn: PennyLaneFn | None = None
-    aliases: tuple[str, ...] = ()  # extra input spellings (PennyLane names are aliases already)
+    aliases: tuple[str, ...] = ()  # other input spellings (PennyLane names are added to ALIASES too)
 
     @cached_property
     def monomial(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -329,6 +329,7 @@ _SPECS: list[GateSpec] = [
         name="id", num_wires=1, num_params=0, matrix_fn=_const(_I), kind="diag",
         qasm2_name="id", qasm3_name="id",
         pennylane_name="Identity",
+        aliases=("i", "iden"),
     ),
     GateSpec(
         name="x", num_wires=1, num_params=0, matrix_fn=_const(_X), kind="perm",
@@ -359,6 +360,7 @@ _SPECS: list[GateSpec] = [
         name="sdg", num_wires=1, num_params=0, matrix_fn=_const(_SDG), kind="diag",
         qasm2_name="sdg", qasm3_name="sdg",
         pennylane_name="Adjoint(S)",
+        aliases=("sdag",),
     ),
     GateSpec(
         name="t", num_wires=1, num_params=0, matrix_fn=_const(_T), kind="diag",
@@ -369,6 +371,7 @@ _SPECS: list[GateSpec] = [
         name="tdg", num_wires=1, num_params=0, matrix_fn=_const(_TDG), kind="diag",
         qasm2_name="tdg", qasm3_name="tdg",
         pennylane_name="Adjoint(T)",
+        aliases=("tdag",),
     ),
     GateSpec(
         name="sx", num_wires=1, num_params=0, matrix_fn=_const(_SX), kind="dense",
@@ -379,6 +382,7 @@ _SPECS: list[GateSpec] = [
         name="sxdg", num_wires=1, num_params=0, matrix_fn=_const(_SXDG), kind="dense",
         qasm2_name="sxdg", qasm3_name=None,
         pennylane_name="Adjoint(SX)",
+        aliases=("sx_dg",),
     ),
     GateSpec(
         name="rx", num_wires=1, num_params=1, matrix_fn=rx_matrix, kind="dense",
@@ -399,6 +403,7 @@ _SPECS: list[GateSpec] = [
         name="p", num_wires=1, num_params=1, matrix_fn=p_matrix, kind="diag",
         qasm2_name="p", qasm3_name="p",
         pennylane_name="PhaseShift",
+        aliases=("phase",),
     ),
     GateSpec(
         name="u1", num_wires=1, num_params=1, matrix_fn=p_matrix, kind="diag",
@@ -414,6 +419,7 @@ _SPECS: list[GateSpec] = [
         name="u", num_wires=1, num_params=3, matrix_fn=u_matrix, kind="dense",
         qasm2_name="u", qasm3_name="U",
         pennylane_name="U3",
+        aliases=("u3",),
     ),
     GateSpec(
         name="r", num_wires=1, num_params=2, matrix_fn=r_matrix, kind="dense",
@@ -494,6 +500,7 @@ _SPECS: list[GateSpec] = [
         name="cp", num_wires=2, num_params=1, matrix_fn=_controlled_fn(p_matrix), kind="diag",
         qasm2_name="cp", qasm3_name="cp",
         controlled_base="p", num_controls=1, pennylane_name="ControlledPhaseShift",
+        aliases=("cphase",),
     ),
     GateSpec(
         name="cu1", num_wires=2, num_params=1, matrix_fn=_controlled_fn(p_matrix), kind="diag",
@@ -554,28 +561,22 @@ _SPECS: list[GateSpec] = [
         name="cswap", num_wires=3, num_params=0, matrix_fn=_const(_cswap()), kind="perm",
         qasm2_name="cswap", qasm3_name="cswap",
         controlled_base="swap", num_controls=1, pennylane_name="CSWAP",
+        aliases=("fredkin",),
     ),
 ]
 
 GATES: dict[str, GateSpec] = {spec.name: spec for spec in _SPECS}
 
-#: Spellings that are neither a catalogue name nor a PennyLane name (those are derived below).
-_EXTRA_ALIASES: dict[str, str] = {
-    "i": "id", "iden": "id", "u3": "u", "fredkin": "cswap", "phase": "p", "cphase": "cp", "sx_dg": "sxdg",
-    "sdag": "sdg", "tdag": "tdg",
-}
-
-
 def _aliases() -> dict[str, str]:
+    """``GateSpec.aliases`` plus each PennyLane name that is an identifier, lower case; the
+    first gate with a PennyLane name keeps it (PhaseShift is p, not u1)."""
     out: dict[str, str] = {}
-    for spec in _SPECS:  # the first gate with a PennyLane name keeps it (PhaseShift is p, not u1)
+    for spec in _SPECS:
         for alias in spec.aliases:
             out.setdefault(alias, spec.name)
         label = (spec.pennylane_name or "").lower()
         if label.isidentifier() and label not in GATES:
             out.setdefault(label, spec.name)
-    for alias, name in _EXTRA_ALIASES.items():
-        out.setdefault(alias, name)
     return out
 
 
