@@ -7,7 +7,13 @@ An :class:`Op` is one of
 
 * a catalogue gate (``circuits.gates.GATES``) on ``wires`` with ``params``;
 * ``name="unitary"`` with an explicit ``matrix`` of shape ``(2**k, 2**k)`` on ``k`` wires,
-  index ``b(wires[0]) + 2 b(wires[1]) + ...`` (Qiskit's little-endian order).
+  index ``b(wires[0]) + 2 b(wires[1]) + ...`` (Qiskit's little-endian order). The matrix must
+  be finite and unitary within :data:`UNITARITY_TOLERANCE` (``max |U^H U - I|`` at most 1e-6
+  for complex128, 1e-4 for complex64).
+
+Inputs are validated where they enter: wires are ints (``numpy`` integers too; bools, floats
+and strings are refused), parameters and the global phase are finite real numbers or tensors
+(one ``isfinite`` reduction per tensor), and a circuit has 1 to :data:`MAX_QUBITS` qubits.
 
 Either may carry
 
