@@ -13,7 +13,9 @@ An :class:`Op` is one of
 
 Inputs are validated where they enter: wires are ints (``numpy`` integers too; bools, floats
 and strings are refused), parameters and the global phase are finite real numbers or tensors
-(one ``isfinite`` reduction per tensor), and a circuit has 1 to :data:`MAX_QUBITS` qubits.
+(one ``isfinite`` reduction per tensor; tensors that require grad are checked when simulated,
+once per gate family, so that building a circuit in a training step stays cheap), and a
+circuit has 1 to :data:`MAX_QUBITS` qubits.
 
 Either may carry
 
@@ -68,7 +70,10 @@ def _as_param(value: Any, where: str) -> Param:
     if isinstance(value, Tensor):
         if value.is_complex():
             raise GateError(f"{where}: gate parameters must be real, got a complex tensor")
-        _finite(value, where, "a parameter tensor")
+        if not value.requires_grad:
+            # trainable tensors are checked when simulated, once per gate family (statevector.runner),
+            # so building a circuit in a training step pays no per-op reduction
+            _finite(value, where, "a parameter tensor")
         return value
     if isinstance(value, np.ndarray) and value.dtype == object:
         raise GateError(f"{where}: gate parameters must be numbers or real tensors, got an object array")

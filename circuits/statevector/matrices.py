@@ -7,13 +7,15 @@ from typing import Sequence
 import torch
 
 from ..gates import GATES, broadcast_shape
-from ..ir import Op
+from ..ir import Op, _finite
 
 Tensor = torch.Tensor
 
 def _param_tensor(p, dtype: torch.dtype, device) -> Tensor:
     real = torch.float64 if dtype == torch.complex128 else torch.float32
     if isinstance(p, Tensor):
+        if p.requires_grad:  # not checked when the op was built (see circuits.ir)
+            _finite(p, "simulate", "a trainable parameter tensor")
         return p.to(device=device, dtype=real)
     return torch.tensor(p, dtype=real, device=device)
 

@@ -10,7 +10,7 @@ import torch
 from ..devices import resolve_device
 from ..errors import ShapeError, StateError
 from ..gates import GATES, broadcast_shape
-from ..ir import Circuit, Op
+from ..ir import Circuit, Op, _finite
 from ..resources import check_memory, state_bytes
 from .kernels import _FusedChain, apply_block, apply_matrix
 from .matrices import _kron_vectors, _param_tensor, kron_chain, op_base_matrix, op_full_matrix
@@ -84,6 +84,8 @@ class _Runner:
             t = _strided_stack(values)
             if t is None:
                 t = torch.stack(values, dim=-1)
+            if t.requires_grad:  # one check for the whole family (not checked when the ops were built)
+                _finite(t, f"simulate: gate '{items[0].name}'", "a trainable parameter tensor")
             t = t.to(device=self.device, dtype=self.real)  # (*shape, G)
             if t.dim() == 1:
                 return t.view(1, 1, -1)

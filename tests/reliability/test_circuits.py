@@ -265,3 +265,17 @@ def test_scalar_and_object_initial_states_are_shape_errors():
         simulate(Circuit(1), torch.tensor(1.0 + 0j))
     with pytest.raises(ShapeError, match="array of numbers"):
         simulate(Circuit(1), np.array([None, 1], dtype=object))
+
+
+def test_trainable_nan_angles_are_refused_when_simulated():
+    # building a circuit from trainable tensors skips the per-op check (hot path); simulate checks
+    # each gate family once, both on the fused layer path and on the general path
+    angles = torch.tensor([[0.1, math.nan], [0.2, 0.3]], requires_grad=True)
+    c = Circuit(2).ry(angles[:, 0], 0).ry(angles[:, 1], 1)
+    with pytest.raises(GateError, match="NaN or infinite"):
+        simulate(c)
+    general = Circuit(2).crx(angles[:, 1], 0, 1)
+    with pytest.raises(GateError, match="NaN or infinite"):
+        simulate(general)
+    with pytest.raises(GateError, match="NaN or infinite"):
+        simulate(Circuit(1, global_phase=angles[:, 1]).h(0))
