@@ -36,8 +36,9 @@ PennyLaneFn = Callable[[Any, Sequence[Any], Sequence[Any]], list]
 class GateSpec:
     """One catalogue entry: everything the package knows about a gate.
 
-    ``kind`` tells the simulator which fast path applies: ``"perm"`` (a permutation of basis
-    states, no parameters), ``"diag"`` (diagonal), or ``"dense"``.
+    ``kind`` is ``"perm"`` (a permutation of basis states, no parameters), ``"diag"`` (diagonal
+    for every parameter value: the light cone folds such gates into a diagonal observable) or
+    ``"dense"``; the catalogue test checks it against the matrix.
 
     ``controlled_base`` / ``num_controls``: the gate *is* ``num_controls`` controls (listed
     first) on the catalogue gate ``controlled_base`` (``cx`` is one control on ``x``), so a
