@@ -366,6 +366,7 @@ def unitary_matrix(circuit: Circuit, *, dtype: torch.dtype = torch.complex128, d
         state_bytes(n, 1 << n, itemsize=_itemsize(dtype)), f"the {2**n}x{2**n} unitary of {n} qubits",
         factor=SIMULATION_BUFFERS,
     )
+    device = resolve_device(device)
     eye = torch.eye(2**circuit.n_qubits, dtype=dtype, device=device)
     return simulate(circuit, eye, dtype=dtype, device=device).T
 

@@ -234,6 +234,10 @@ def test_unknown_and_missing_devices_are_config_errors():
         simulate(Circuit(1).h(0), device="gpu0")
     with pytest.raises(ConfigError, match="device is a string"):
         simulate(Circuit(1).h(0), device=3.5)
+    with pytest.raises(ConfigError, match="gpu0"):
+        unitary_matrix(Circuit(1).h(0), device="gpu0")
+    with pytest.raises(ConfigError, match="gpu0"):
+        expval(Circuit(1).h(0), "Z", device="gpu0")
     assert simulate(Circuit(1).h(0), device="cpu").device.type == "cpu"
 
 
