@@ -5,7 +5,8 @@
 * :mod:`circuits.statevector` - the one simulator (torch, batched, differentiable, CPU/CUDA);
 * :mod:`circuits.qasm` - OpenQASM 2/3 and MNISQ's Dense dialect;
 * :mod:`circuits.interop` - conversions to and from Qiskit and PennyLane;
-* :mod:`circuits.allocator` - opt-in glibc tuning that keeps freed state tensors for reuse.
+* :mod:`circuits.allocator` - opt-in glibc tuning that keeps freed state tensors for reuse;
+* :mod:`circuits.optionals` - which optional packages are installed (``HAS_AER``, ...) and how to install them.
 """
 
 from .errors import (
@@ -18,6 +19,7 @@ from .errors import (
     QcstarError,
     ResourceError,
     ShapeError,
+    StateError,
 )
 from .gates import GATES, gate_matrix
 from .ir import Circuit, Op
@@ -25,6 +27,6 @@ from .statevector import counts, expectation, expval, probabilities, sample, sim
 
 __all__ = [
     "BackendError", "ConfigError", "ResourceError", "Circuit", "DataError", "GATES", "GateError", "MissingDependencyError", "Op",
-    "QasmError", "QcstarError", "ShapeError", "counts", "expectation", "expval", "gate_matrix", "probabilities",
+    "QasmError", "QcstarError", "ShapeError", "StateError", "counts", "expectation", "expval", "gate_matrix", "probabilities",
     "sample", "simulate", "unitary_matrix",
 ]

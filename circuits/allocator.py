@@ -20,6 +20,8 @@ import ctypes.util
 import os
 import sys
 
+from .errors import ConfigError
+
 # mallopt parameter numbers from glibc's <malloc.h>
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -37,9 +39,9 @@ def tune_allocator(*, mmap_threshold: int = MAX_MMAP_THRESHOLD, trim_threshold: 
     if not sys.platform.startswith("linux"):
         return False
     if not 0 < mmap_threshold <= MAX_MMAP_THRESHOLD or trim_threshold < mmap_threshold:
-        raise ValueError(
-            f"need 0 < mmap_threshold <= {MAX_MMAP_THRESHOLD} and trim_threshold >= mmap_threshold, "
-            f"got {mmap_threshold} and {trim_threshold}"
+        raise ConfigError(
+            f"tune_allocator needs 0 < mmap_threshold <= {MAX_MMAP_THRESHOLD} and trim_threshold >= mmap_threshold, "
+            f"got mmap_threshold={mmap_threshold} and trim_threshold={trim_threshold}; pass values in that range"
         )
     name = ctypes.util.find_library("c") or "libc.so.6"
     try:

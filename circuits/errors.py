@@ -17,6 +17,11 @@ class ShapeError(QcstarError, ValueError):
     """A tensor or array has the wrong shape, dtype or size."""
 
 
+class StateError(QcstarError, ValueError):
+    """A quantum state is not one: not finite (NaN/inf), zero, or not normalised within the
+    documented tolerance (e.g. an initial state given to ``simulate``, or a state to sample)."""
+
+
 class ConfigError(QcstarError, ValueError):
     """A configuration value is wrong: a constructor argument, an option, a CLI flag or a config key
     (unknown name, wrong type, out of range, NaN). Shape mistakes in tensors are :class:`ShapeError`."""
@@ -66,15 +71,21 @@ class MissingDependencyError(QcstarError, ImportError):
 def require(module: str, extra: str | None, purpose: str, *, pip: str | None = None):
     """Import a module lazily, or raise :class:`MissingDependencyError` saying how to install it.
 
-    ``extra`` names the qcstar extra that provides it (``pip install 'qcstar[extra]'``); for core
-    dependencies pass ``extra=None`` and a ``pip`` requirement such as ``"qiskit>=2.3,<3"``.
+    The install hint comes from :mod:`qcstar.circuits.optionals` when it knows the module (so it
+    always names an extra that exists, or says the package is a core dependency); for other
+    modules, ``extra`` names the qcstar extra (``pip install 'qcstar[extra]'``) or, when None,
+    ``pip`` the requirement to install (default: the module's top-level name).
     """
     import importlib
 
     try:
         return importlib.import_module(module)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        how = f"pip install 'qcstar[{extra}]'" if extra else f"pip install '{pip or module.split('.')[0]}'"
-        raise MissingDependencyError(
-            f"{purpose} needs the package '{module.split('.')[0]}', which is not installed; install it with: {how}"
-        ) from exc
+    except ImportError as exc:
+        from .optionals import dependency_for, missing_message
+
+        known = dependency_for(module)
+        if known is not None:
+            how = known.install_hint
+        else:
+            how = f"pip install 'qcstar[{extra}]'" if extra else f"pip install '{pip or module.split('.')[0]}'"
+        raise MissingDependencyError(missing_message(module, purpose, how)) from exc

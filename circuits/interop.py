@@ -24,16 +24,16 @@ Conventions checked by ``tests/circuits/test_interop.py``:
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from .errors import GateError, ShapeError, require
+from .errors import GateError, ShapeError
 from .gates import GATES, broadcast_shape, canonical_name, gate_matrix
-from .ir import Circuit, Op, _select_op
+from .ir import Circuit, Op
+from .optionals import HAS_PENNYLANE, HAS_QISKIT
 from .statevector import op_base_matrix, op_full_matrix
 
 Tensor = torch.Tensor
@@ -44,12 +44,11 @@ _RZ_AXES = {"rx": "X", "ry": "Y", "rz": "Z"}
 
 
 def _qiskit():
-    # qiskit and pennylane are core dependencies (no extra to name), so the hint is a pip spec
-    return require("qiskit", None, "converting circuits to or from Qiskit", pip="qiskit>=2.3,<3")
+    return HAS_QISKIT.require("converting circuits to or from Qiskit")
 
 
 def _pennylane():
-    return require("pennylane", None, "converting circuits to or from PennyLane", pip="pennylane>=0.45")
+    return HAS_PENNYLANE.require("converting circuits to or from PennyLane")
 
 
 _STD_GATES: dict[str, Any] = {}
@@ -68,25 +67,20 @@ def _standard_gates() -> dict[str, Any]:
 # batch selection (shared by to_qiskit and to_pennylane)
 # --------------------------------------------------------------------------------------
 
-def _select(circuit: Circuit, index: int | None, what: str, *, allow_batch: bool) -> tuple[list[Op], Any]:
-    """Ops and global phase of ``circuit``, restricted to sample ``index`` when it is given."""
+def _select(circuit: Circuit, index: int | None, what: str, *, allow_batch: bool) -> Circuit:
+    """``circuit``, or its sample ``index`` (:meth:`Circuit.select`) when it is batched and an
+    index is given; a batched circuit without an index is refused unless ``allow_batch``."""
     if not isinstance(circuit, Circuit):
         raise ShapeError(f"{what} expects a circuits.Circuit, got {type(circuit).__name__}")
     b = circuit.batch_size
-    phase = circuit.global_phase
     if b is None or (index is None and allow_batch):
-        return list(circuit.ops), phase
+        return circuit
     if index is None:
         raise ShapeError(
             f"{what}: the circuit is batched (batch size {b}) but the exported circuit holds one sample; "
             f"pass index=i (0 <= i < {b}) to export sample i"
         )
-    if not -b <= int(index) < b:
-        raise ShapeError(f"{what}: index {index} is out of range for a circuit with batch size {b}")
-    index = int(index)
-    if isinstance(phase, Tensor) and phase.dim() == 1:
-        phase = phase[index]
-    return [_select_op(op, index) for op in circuit.ops], phase
+    return circuit.select(index)
 
 
 def _float(p: Any) -> float:
@@ -108,6 +102,11 @@ def _numpy(m: Tensor) -> np.ndarray:
 def to_qiskit(circuit: Circuit, *, index: int | None = None):
     """Convert a :class:`Circuit` to a ``qiskit.QuantumCircuit`` with the same unitary.
 
+    Signature: ``to_qiskit(circuit, *, index=None)`` takes a *circuit* (not to be confused with
+    ``qcstar.encoders.to_qiskit(encoder, x)``, which takes an encoder and one sample and calls
+    this function). Wire order: our qubit ``i`` is Qiskit qubit ``i`` (both little-endian), so
+    ``Statevector(to_qiskit(c)).data`` equals ``simulate(c)``.
+
     Catalogue gates become ``qiskit.circuit.library`` gates, ``unitary`` ops ``UnitaryGate``,
     multiplexed RX/RY/RZ ``UCRXGate``/``UCRYGate``/``UCRZGate``, other multiplexed
     single-qubit ops ``UCGate(up_to_diagonal=False)`` (exact), and anything else multiplexed a
@@ -124,10 +123,10 @@ def to_qiskit(circuit: Circuit, *, index: int | None = None):
         qc = to_qiskit(batched_circuit, index=3)
     """
     qk = _qiskit()
-    ops, phase = _select(circuit, index, "to_qiskit(circuit)", allow_batch=False)
+    circuit = _select(circuit, index, "to_qiskit(circuit)", allow_batch=False)
     std = _standard_gates()
-    qc = qk.QuantumCircuit(circuit.n_qubits, global_phase=_float(phase))
-    for op in ops:
+    qc = qk.QuantumCircuit(circuit.n_qubits, global_phase=_float(circuit.global_phase))
+    for op in circuit.ops:
         gate, qubits = _qiskit_gate(op, std)
         qc.append(gate, qubits)
     meas = circuit.metadata.get("measurements") or []
@@ -364,76 +363,25 @@ class _FromQiskit:
 # PennyLane
 # --------------------------------------------------------------------------------------
 
-def _pl_table(qml) -> dict[str, Callable[[Sequence[Any], list], list]]:
-    """Catalogue gate -> PennyLane ops (in time order) with the same matrix, phase included."""
-    half_pi = math.pi / 2
-    return {
-        "id": lambda p, w: [qml.Identity(w[0])],
-        "x": lambda p, w: [qml.PauliX(w[0])],
-        "y": lambda p, w: [qml.PauliY(w[0])],
-        "z": lambda p, w: [qml.PauliZ(w[0])],
-        "h": lambda p, w: [qml.Hadamard(w[0])],
-        "s": lambda p, w: [qml.S(w[0])],
-        "sdg": lambda p, w: [qml.adjoint(qml.S(w[0]))],
-        "t": lambda p, w: [qml.T(w[0])],
-        "tdg": lambda p, w: [qml.adjoint(qml.T(w[0]))],
-        "sx": lambda p, w: [qml.SX(w[0])],
-        "sxdg": lambda p, w: [qml.adjoint(qml.SX(w[0]))],
-        "rx": lambda p, w: [qml.RX(p[0], w[0])],
-        "ry": lambda p, w: [qml.RY(p[0], w[0])],
-        "rz": lambda p, w: [qml.RZ(p[0], w[0])],
-        "p": lambda p, w: [qml.PhaseShift(p[0], w[0])],
-        "u1": lambda p, w: [qml.PhaseShift(p[0], w[0])],
-        "u2": lambda p, w: [qml.U2(p[0], p[1], w[0])],
-        "u": lambda p, w: [qml.U3(p[0], p[1], p[2], w[0])],  # PennyLane's U3 is Qiskit's UGate exactly
-        # R(t, f) = U(t, f - pi/2, pi/2 - f), phase included
-        "r": lambda p, w: [qml.U3(p[0], p[1] - half_pi, half_pi - p[1], w[0])],
-        "cx": lambda p, w: [qml.CNOT(w)],
-        "cy": lambda p, w: [qml.CY(w)],
-        "cz": lambda p, w: [qml.CZ(w)],
-        "ch": lambda p, w: [qml.CH(w)],
-        "csx": lambda p, w: [qml.ctrl(qml.SX(w[1]), control=w[0])],
-        "cs": lambda p, w: [qml.ctrl(qml.S(w[1]), control=w[0])],
-        "csdg": lambda p, w: [qml.ctrl(qml.adjoint(qml.S(w[1])), control=w[0])],
-        "swap": lambda p, w: [qml.SWAP(w)],
-        "iswap": lambda p, w: [qml.ISWAP(w)],
-        "dcx": lambda p, w: [qml.CNOT([w[0], w[1]]), qml.CNOT([w[1], w[0]])],
-        "ecr": lambda p, w: [qml.ECR(w)],
-        "crx": lambda p, w: [qml.CRX(p[0], w)],
-        "cry": lambda p, w: [qml.CRY(p[0], w)],
-        "crz": lambda p, w: [qml.CRZ(p[0], w)],
-        "cp": lambda p, w: [qml.ControlledPhaseShift(p[0], w)],
-        "cu1": lambda p, w: [qml.ControlledPhaseShift(p[0], w)],
-        "cu3": lambda p, w: [qml.ctrl(qml.U3(p[0], p[1], p[2], w[1]), control=w[0])],
-        # CU = controlled(exp(i g) U): the phase becomes a phase shift on the control
-        "cu": lambda p, w: [qml.PhaseShift(p[3], w[0]), qml.ctrl(qml.U3(p[0], p[1], p[2], w[1]), control=w[0])],
-        "rxx": lambda p, w: [qml.IsingXX(p[0], w)],
-        "ryy": lambda p, w: [qml.IsingYY(p[0], w)],
-        "rzz": lambda p, w: [qml.IsingZZ(p[0], w)],
-        "rzx": lambda p, w: [qml.PauliRot(p[0], "ZX", w)],  # Z on the first wire, as Qiskit's RZX
-        # XX+YY(t, b) = RZ_0(-b) exp(-i t/4 (XX+YY)) RZ_0(b), and XX, YY commute. (Not IsingXY:
-        # in PennyLane 0.45.1 its matrix fails for broadcast torch angles that require grad.)
-        "xx_plus_yy": lambda p, w: [
-            qml.RZ(p[1], w[0]), qml.IsingXX(p[0] / 2, w), qml.IsingYY(p[0] / 2, w), qml.RZ(-p[1], w[0]),
-        ],
-        # XX-YY(t, b) = RZ_1(b) exp(-i t/4 (XX-YY)) RZ_1(-b); XX and YY commute
-        "xx_minus_yy": lambda p, w: [
-            qml.RZ(-p[1], w[1]), qml.IsingXX(p[0] / 2, w), qml.IsingYY(-p[0] / 2, w), qml.RZ(p[1], w[1]),
-        ],
-        "ccx": lambda p, w: [qml.Toffoli(w)],
-        "ccz": lambda p, w: [qml.CCZ(w)],
-        "cswap": lambda p, w: [qml.CSWAP(w)],
-    }
+def _pl_named(qml, label: str, params: Sequence[Any], wires: Sequence[Any]) -> Any:
+    """The PennyLane operation named ``label`` as PennyLane names it: ``"CNOT"``, ``"Adjoint(S)"``
+    or ``"C(SX)"`` (one control, the first wire), on ``wires`` (ours, same order)."""
+    if label.startswith("Adjoint(") and label.endswith(")"):
+        return qml.adjoint(_pl_named(qml, label[len("Adjoint("):-1], params, wires))
+    if label.startswith("C(") and label.endswith(")"):
+        return qml.ctrl(_pl_named(qml, label[2:-1], params, wires[1:]), control=wires[0])
+    return getattr(qml, label)(*params, wires=list(wires))
 
 
-_PL_TABLE_CACHE: dict[int, dict] = {}
-
-
-def _table(qml) -> dict:
-    key = id(qml)
-    if key not in _PL_TABLE_CACHE:
-        _PL_TABLE_CACHE[key] = _pl_table(qml)
-    return _PL_TABLE_CACHE[key]
+def _pl_gate(qml, name: str, params: Sequence[Any], wires: Sequence[Any]) -> list:
+    """PennyLane ops (time order) with the matrix of catalogue gate ``name``, phase included, from
+    the catalogue's ``pennylane_name`` / ``pennylane_fn`` (a ``QubitUnitary`` when it has neither)."""
+    spec = GATES[name]
+    if spec.pennylane_name is not None:
+        return [_pl_named(qml, spec.pennylane_name, params, wires)]
+    if spec.pennylane_fn is not None:
+        return spec.pennylane_fn(qml, params, wires)
+    return [qml.QubitUnitary(gate_matrix(name, params), wires=list(wires)[::-1])]
 
 
 def _pl_op(qml, op: Op, labels: Sequence[Any]) -> list:
@@ -445,11 +393,7 @@ def _pl_op(qml, op: Op, labels: Sequence[Any]) -> list:
         # Our index is little-endian in op.wires; PennyLane's first wire is the most significant.
         ops = [qml.QubitUnitary(op.matrix, wires=w[::-1])]
     else:
-        fn = _table(qml).get(op.name)
-        if fn is not None:
-            ops = fn(op.params, w)
-        else:  # a catalogue gate without a PennyLane name: its dense matrix
-            ops = [qml.QubitUnitary(gate_matrix(op.name, op.params), wires=w[::-1])]
+        ops = _pl_gate(qml, op.name, op.params, w)
     if op.controls:
         ctrl_w = [labels[q] for q in op.controls]
         ops = [qml.ctrl(o, control=ctrl_w, control_values=list(op.control_values)) for o in ops]
@@ -493,7 +437,10 @@ def _labels(circuit: Circuit, wires: Sequence[Any] | None) -> list:
 def to_pennylane(circuit: Circuit, *, wires: Sequence[Any] | None = None, index: int | None = None) -> list:
     """Convert a :class:`Circuit` to a list of PennyLane operations (time order).
 
-    Qubit ``i`` becomes wire ``wires[i]`` (default ``i``). Torch parameters are passed through
+    Wire order: ``wires`` lists the labels of our qubits 0, 1, ..., n-1 in that order, so
+    ``wires[0]`` is the label of qubit 0, the LEAST significant bit (default labels ``0..n-1``).
+    (``qcstar.encoders.to_pennylane(encoder, x, wires)`` takes its labels the other way round,
+    most significant first, as PennyLane orders a device's wires.) Torch parameters are passed through
     unchanged, so gradients flow with ``default.qubit`` (torch interface, backprop) and a
     batched circuit uses PennyLane's parameter broadcasting; ``index`` exports one sample
     (ignored for an unbatched circuit).
@@ -512,11 +459,12 @@ def to_pennylane(circuit: Circuit, *, wires: Sequence[Any] | None = None, index:
             return qml.state()
     """
     qml = _pennylane()
-    ops, phase = _select(circuit, index, "to_pennylane(circuit)", allow_batch=True)
+    circuit = _select(circuit, index, "to_pennylane(circuit)", allow_batch=True)
     labels = _labels(circuit, wires)
     out: list = []
-    for op in ops:
+    for op in circuit.ops:
         out.extend(_pl_op(qml, op, labels))
+    phase = circuit.global_phase
     if isinstance(phase, Tensor) or phase != 0.0:
         out.append(qml.GlobalPhase(-phase, wires=labels))  # GlobalPhase(f) multiplies by exp(-i f)
     return out
@@ -547,15 +495,21 @@ def to_pennylane_qfunc(
     return qfunc
 
 
-# names whose PennyLane operation has exactly our catalogue matrix (checked by the tests)
-_FROM_PL: dict[str, str] = {
-    "Identity": "id", "PauliX": "x", "PauliY": "y", "PauliZ": "z", "Hadamard": "h",
-    "S": "s", "Adjoint(S)": "sdg", "T": "t", "Adjoint(T)": "tdg", "SX": "sx", "Adjoint(SX)": "sxdg",
-    "RX": "rx", "RY": "ry", "RZ": "rz", "PhaseShift": "p", "U2": "u2", "U3": "u",
-    "CNOT": "cx", "CY": "cy", "CZ": "cz", "CH": "ch", "SWAP": "swap", "ISWAP": "iswap", "ECR": "ecr",
-    "CRX": "crx", "CRY": "cry", "CRZ": "crz", "ControlledPhaseShift": "cp",
-    "IsingXX": "rxx", "IsingYY": "ryy", "IsingZZ": "rzz", "Toffoli": "ccx", "CCZ": "ccz", "CSWAP": "cswap",
-}
+def _from_pennylane_names() -> dict[str, str]:
+    """PennyLane operation name -> catalogue gate, from ``GateSpec.pennylane_name``.
+
+    Controlled names (``"C(SX)"``) are left out: PennyLane gives a ``qml.ctrl`` op that name
+    whatever its control values, so those go through the controlled-op path, which keeps them.
+    The first gate with a name keeps it (``PhaseShift`` reads back as ``p``, not ``u1``).
+    """
+    out: dict[str, str] = {}
+    for name, spec in GATES.items():
+        if spec.pennylane_name is not None and not spec.pennylane_name.startswith("C("):
+            out.setdefault(spec.pennylane_name, name)
+    return out
+
+
+_FROM_PL: dict[str, str] = _from_pennylane_names()
 
 
 def _pl_param(p: Any) -> Any:

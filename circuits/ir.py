@@ -7,7 +7,15 @@ An :class:`Op` is one of
 
 * a catalogue gate (``circuits.gates.GATES``) on ``wires`` with ``params``;
 * ``name="unitary"`` with an explicit ``matrix`` of shape ``(2**k, 2**k)`` on ``k`` wires,
-  index ``b(wires[0]) + 2 b(wires[1]) + ...`` (Qiskit's little-endian order).
+  index ``b(wires[0]) + 2 b(wires[1]) + ...`` (Qiskit's little-endian order). The matrix must
+  be finite and unitary within :data:`UNITARITY_TOLERANCE` (``max |U^H U - I|`` at most 1e-6
+  for complex128, 1e-4 for complex64).
+
+Inputs are validated where they enter: wires are ints (``numpy`` integers too; bools, floats
+and strings are refused), parameters and the global phase are finite real numbers or tensors
+(one ``isfinite`` reduction per tensor; tensors that require grad are checked when simulated,
+once per gate family, so that building a circuit in a training step stays cheap), and a
+circuit has 1 to :data:`MAX_QUBITS` qubits.
 
 Either may carry
 
@@ -27,23 +35,48 @@ All batched entries of a circuit share the same ``B``.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Sequence
 
+import numpy as np
 import torch
 
-from .errors import GateError, ShapeError
+from .errors import ConfigError, GateError, ShapeError
 from .gates import GATES, MATRIX_GATES, canonical_name
+from .linalg import unitarity_error
 
 Tensor = torch.Tensor
 Param = float | Tensor
+
+
+#: Largest qubit count of a :class:`Circuit`. A circuit is data (QASM files may name hundreds of
+#: qubits), so this only stops absurd sizes; what a simulation may allocate is bounded by the
+#: memory guard (:mod:`qcstar.circuits.resources`), which refuses 31 qubits on most machines.
+MAX_QUBITS = 1 << 20
+
+#: Largest ``unitarity_error`` (``max |U^H U - I|``) accepted for a ``unitary`` op's matrix, by
+#: the matrix's precision: float64 numbers reach ~1e-15, float32 ones ~1e-7 per entry.
+UNITARITY_TOLERANCE = {torch.complex128: 1e-6, torch.complex64: 1e-4}
+
+
+def _finite(t: Tensor, where: str, what: str) -> None:
+    """Refuse NaN or infinite entries: one reduction, no copy."""
+    if t.numel() and not bool(torch.isfinite(t).all()):
+        raise GateError(f"{where}: {what} holds NaN or infinite values; expected finite numbers")
 
 
 def _as_param(value: Any, where: str) -> Param:
     if isinstance(value, Tensor):
         if value.is_complex():
             raise GateError(f"{where}: gate parameters must be real, got a complex tensor")
+        if not value.requires_grad:
+            # trainable tensors are checked when simulated, once per gate family (statevector.runner),
+            # so building a circuit in a training step pays no per-op reduction
+            _finite(value, where, "a parameter tensor")
         return value
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        raise GateError(f"{where}: gate parameters must be numbers or real tensors, got an object array")
     try:
         out = float(value)
     except (TypeError, ValueError) as exc:
@@ -51,6 +84,18 @@ def _as_param(value: Any, where: str) -> Param:
     if not math.isfinite(out):
         raise GateError(f"{where}: gate parameter is {out}; expected a finite number")
     return out
+
+
+def _wire(value: Any, where: str) -> int:
+    """A wire index: an int (``numpy`` integers and 0-d integer tensors too), never a bool, float or string."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, Tensor) and value.dtype == torch.bool):
+        raise GateError(f"{where}: wire indices are ints, got the bool {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise GateError(
+            f"{where}: wire indices are ints, got {value!r} ({type(value).__name__}); pass e.g. 0, 1, 2"
+        ) from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,9 +113,10 @@ class Op:
     def __post_init__(self) -> None:
         name = canonical_name(self.name)
         object.__setattr__(self, "name", name)
-        wires = tuple(int(w) for w in self.wires)
-        controls = tuple(int(w) for w in self.controls)
-        mux = tuple(int(w) for w in self.mux)
+        where = f"op '{name}'"
+        wires = tuple(_wire(w, where) for w in self.wires)
+        controls = tuple(_wire(w, where) for w in self.controls)
+        mux = tuple(_wire(w, where) for w in self.mux)
         object.__setattr__(self, "wires", wires)
         object.__setattr__(self, "controls", controls)
         object.__setattr__(self, "mux", mux)
@@ -127,7 +173,12 @@ class Op:
         if m is None:
             raise GateError("op 'unitary' needs a matrix")
         if not isinstance(m, Tensor):
-            m = torch.as_tensor(m)
+            arr = np.asarray(m)
+            if not (np.issubdtype(arr.dtype, np.number) and arr.dtype != np.bool_):
+                raise GateError(f"op 'unitary' needs a numeric matrix, got an array of dtype {arr.dtype}")
+            m = torch.as_tensor(arr)
+        if m.dtype == torch.bool:
+            raise GateError("op 'unitary' needs a numeric matrix, got a bool tensor")
         if not m.is_complex():
             m = m.to(torch.complex128)
         object.__setattr__(self, "matrix", m)
@@ -148,6 +199,15 @@ class Op:
             raise ShapeError(
                 f"multiplexed 'unitary' with {len(self.mux)} mux wire(s) needs {2 ** len(self.mux)} matrices, "
                 f"got {m.shape[-3]}"
+            )
+        _finite(m, "op 'unitary'", "the matrix")
+        tolerance = UNITARITY_TOLERANCE.get(m.dtype, 1e-6)
+        error = unitarity_error(m)
+        if not error <= tolerance:
+            raise GateError(
+                f"op 'unitary' needs a unitary matrix: max |U^H U - I| is {error:.3g}, above the tolerance "
+                f"{tolerance:g} for {m.dtype}; pass a unitary (qcstar.circuits.linalg.nearest_unitary gives the "
+                "nearest one)"
             )
 
     # -- properties ------------------------------------------------------------------
@@ -217,8 +277,11 @@ class Circuit:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if isinstance(self.n_qubits, bool) or not isinstance(self.n_qubits, int) or self.n_qubits < 1:
+        if isinstance(self.n_qubits, (bool, np.bool_)) or not isinstance(self.n_qubits, (int, np.integer)) or self.n_qubits < 1:
             raise ShapeError(f"a Circuit needs n_qubits >= 1 (an int), got {self.n_qubits!r}")
+        if self.n_qubits > MAX_QUBITS:
+            raise ShapeError(f"a Circuit holds at most {MAX_QUBITS} qubits (MAX_QUBITS), got {self.n_qubits}")
+        self.n_qubits = int(self.n_qubits)
         ops = list(self.ops)
         self.ops = []
         for op in ops:
@@ -231,7 +294,7 @@ class Circuit:
         if not isinstance(op, Op):
             if wires is None:
                 raise GateError(f"append('{op}') needs wires")
-            wires = (wires,) if isinstance(wires, int) else tuple(wires)
+            wires = tuple(wires) if isinstance(wires, (list, tuple, range)) else (wires,)
             op = Op(op, wires, tuple(params), **kw)
         bad = [w for w in op.all_wires if w >= self.n_qubits]
         if bad:
@@ -258,7 +321,7 @@ class Circuit:
         ``(2**len(controls),)`` or ``(B, 2**len(controls))``. For ``name="unitary"`` pass the
         matrices ``(2**len(controls), d, d)`` instead.
         """
-        targets = (target,) if isinstance(target, int) else tuple(target)
+        targets = tuple(target) if isinstance(target, (list, tuple, range)) else (target,)
         if canonical_name(name) == "unitary":
             return self.append(Op("unitary", targets, matrix=params, mux=tuple(controls)))  # type: ignore[arg-type]
         plist = (params,) if isinstance(params, Tensor) else tuple(params)
@@ -266,7 +329,7 @@ class Circuit:
 
     def unitary(self, matrix: Tensor, wires: Sequence[int] | int, *, controls: Sequence[int] = (), control_values: Sequence[int] = ()) -> "Circuit":
         """Append a dense unitary; index order ``b(wires[0]) + 2 b(wires[1]) + ...``."""
-        wires = (wires,) if isinstance(wires, int) else tuple(wires)
+        wires = tuple(wires) if isinstance(wires, (list, tuple, range)) else (wires,)
         return self.append(Op("unitary", wires, matrix=matrix, controls=tuple(controls), control_values=tuple(control_values)))
 
     # -- properties ------------------------------------------------------------------
@@ -296,12 +359,18 @@ class Circuit:
         return counts
 
     def select(self, index: int) -> "Circuit":
-        """The unbatched circuit of sample ``index`` of a batched circuit (self when unbatched)."""
+        """The unbatched circuit of sample ``index`` of a batched circuit (a copy when unbatched).
+
+        The one way to pick a sample: every batched parameter, matrix and the global phase are
+        indexed, unbatched ones shared. Negative indices count from the end."""
         b = self.batch_size
         if b is None:
             return self.copy()
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise ConfigError(f"a sample index is an int, got {index!r}")
+        index = int(index)
         if not -b <= index < b:
-            raise ShapeError(f"sample index {index} is out of range for a circuit batch of {b}")
+            raise ShapeError(f"sample index {index} is out of range for a circuit batch of {b} (0 <= index < {b})")
         ops = [_select_op(op, index) for op in self.ops]
         phase = self.global_phase
         if isinstance(phase, Tensor) and phase.dim() == 1:

@@ -29,3 +29,12 @@ def test_tuning_applies_on_glibc_and_simulation_is_unchanged(monkeypatch):
     torch.testing.assert_close(simulate(c, dtype=torch.complex128), before, atol=0, rtol=0)
     monkeypatch.setenv("QCSTAR_TUNE_ALLOCATOR", "0")
     assert tune_allocator_from_env() is False
+
+
+def test_bad_thresholds_are_config_errors():
+    from qcstar.circuits import ConfigError
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc tuning applies on Linux only")
+    with pytest.raises(ConfigError, match="mmap_threshold=0"):
+        tune_allocator(mmap_threshold=0)
