@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from data_helpers import KW, small_encoder
+from .data_helpers import KW, small_encoder
 from qcstar.data.circuitsets import build_dataset
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from data_helpers import KW, N_ITEMS, SHARD, small_encoder, tree
+from .data_helpers import KW, N_ITEMS, SHARD, small_encoder, tree
 from qcstar.circuits import qasm, simulate
 from qcstar.circuits.errors import DataError
 from qcstar.data import build as cs

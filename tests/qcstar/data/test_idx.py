@@ -7,7 +7,7 @@ import gzip
 import numpy as np
 import pytest
 
-from data_helpers import idx_bytes, write_gz
+from .data_helpers import idx_bytes, write_gz
 from qcstar.circuits.errors import DataError
 from qcstar.data import read_idx
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from data_helpers import fake_mnist_dir
+from .data_helpers import fake_mnist_dir
 from qcstar.circuits.errors import DataError, ShapeError
 from qcstar.data import DATASETS, load_images, prepare
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from data_helpers import N_ITEMS, make_mnisq_zip
+from .data_helpers import N_ITEMS, make_mnisq_zip
 from qcstar.circuits import simulate
 from qcstar.circuits.errors import DataError
 from qcstar.data.circuitsets import dataset_info, load_dataset
