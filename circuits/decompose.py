@@ -4,9 +4,9 @@ Writers (OpenQASM, hardware backends) only understand plain gates on fixed wires
 C*-algebra net emits *multiplexed* gates (one parameter set per value of an index register)
 and users may build controlled gates. This module lowers them:
 
-* :func:`multiplexed_rotation` - a uniformly controlled RY/RZ/RX by the Gray-code
-  construction (PAPERS.md §A11.5): ``N = 2**k`` rotations and ``N`` CNOTs, with the angles
-  ``theta' = M alpha`` for a fixed ``±1/N`` matrix ``M``, so it is differentiable and batched;
+* :func:`multiplexed_rotation` - a uniformly controlled RY/RZ/RX by the Gray-code construction
+  of Möttönen et al. (arXiv:quant-ph/0407010): ``N = 2**k`` rotations and ``N`` CNOTs, with the
+  angles ``theta' = M alpha`` for a fixed ``±1/N`` matrix ``M``, so it is differentiable and batched;
 * :func:`decompose` / :func:`decompose_with_phase` - any op whose targets are one wire (or a
   controlled catalogue gate with a native controlled name such as ``cx``/``ccx``/``crz``) into
   catalogue gates. Exact, global phase included.
@@ -27,19 +27,10 @@ from typing import Sequence
 import torch
 
 from .errors import GateError
+from .gates import NATIVE_CONTROLLED
 from .ir import Op, Param
 
 Tensor = torch.Tensor
-
-# (gate, number of controls) -> the catalogue gate that *is* that controlled gate, with the
-# controls listed first. Used before the generic construction because it is much shorter.
-_NATIVE_CONTROLLED: dict[tuple[str, int], str] = {
-    ("x", 1): "cx", ("x", 2): "ccx", ("y", 1): "cy", ("z", 1): "cz", ("z", 2): "ccz",
-    ("h", 1): "ch", ("s", 1): "cs", ("sdg", 1): "csdg", ("sx", 1): "csx", ("swap", 1): "cswap",
-    ("rx", 1): "crx", ("ry", 1): "cry", ("rz", 1): "crz", ("p", 1): "cp", ("u1", 1): "cu1",
-    ("u", 1): "cu3",
-}
-
 
 def _gray(i: int) -> int:
     return i ^ (i >> 1)
@@ -160,7 +151,7 @@ def decompose_with_phase(op: Op) -> tuple[list[Op], Param]:
     if not op.mux and not op.controls:
         return [op], 0.0
     if not op.mux:
-        native = _NATIVE_CONTROLLED.get((op.name, len(op.controls)))
+        native = NATIVE_CONTROLLED.get((op.name, len(op.controls)))
         if native is not None:
             flips = [Op("x", (c,)) for c, v in zip(op.controls, op.control_values) if v == 0]
             core = Op(native, op.controls + op.wires, op.params)

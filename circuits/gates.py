@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from functools import cached_property
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -26,12 +27,29 @@ Tensor = torch.Tensor
 MatrixFn = Callable[[Sequence[Tensor], torch.dtype], Tensor]
 
 
+#: Builds the PennyLane operations (time order) of a gate that has no single PennyLane
+#: operation: ``fn(qml, params, wire_labels) -> list``.
+PennyLaneFn = Callable[[Any, Sequence[Any], Sequence[Any]], list]
+
+
 @dataclass(frozen=True)
 class GateSpec:
-    """One catalogue entry.
+    """One catalogue entry: everything the package knows about a gate.
 
     ``kind`` tells the simulator which fast path applies: ``"perm"`` (a permutation of basis
     states, no parameters), ``"diag"`` (diagonal), or ``"dense"``.
+
+    ``controlled_base`` / ``num_controls``: the gate *is* ``num_controls`` controls (listed
+    first) on the catalogue gate ``controlled_base`` (``cx`` is one control on ``x``), so a
+    controlled op can be written as this gate (see :data:`NATIVE_CONTROLLED`).
+
+    ``pennylane_name``: the PennyLane operation with this gate's matrix and parameters, written
+    as PennyLane names it (``"CNOT"``, ``"Adjoint(S)"``, ``"C(SX)"``); ``pennylane_fn`` builds
+    a sequence of PennyLane operations for gates without one (``None`` for both: exported as
+    ``QubitUnitary``). Their wires are ours in the same order.
+
+    Derived from the matrix (no table to keep in step): :attr:`monomial` and
+    :attr:`signed_permutation`, the basis images of constant gates.
     """
 
     name: str
@@ -41,6 +59,38 @@ class GateSpec:
     kind: str = "dense"
     qasm2_name: str | None = None  # name in qelib1.inc, None when not in qelib1
     qasm3_name: str | None = None  # name in stdgates.inc (or "U" builtin)
+    controlled_base: str | None = None
+    num_controls: int = 0
+    pennylane_name: str | None = None
+    pennylane_fn: PennyLaneFn | None = None
+    aliases: tuple[str, ...] = ()  # extra input spellings (PennyLane names are aliases already)
+
+    @cached_property
+    def monomial(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(image, phase)`` when the gate is constant and maps every basis state to one basis
+        state times a phase: ``U|j> = phase[j] |image[j]>`` (local index ``b(w0) + 2 b(w1) ...``);
+        ``None`` otherwise."""
+        if self.num_params:
+            return None
+        m = self.matrix_fn([], torch.complex128).numpy()
+        nonzero = np.abs(m) > 1e-12
+        if not (nonzero.sum(axis=0) == 1).all():
+            return None
+        image = nonzero.argmax(axis=0)
+        return image, m[image, np.arange(m.shape[1])]
+
+    @cached_property
+    def signed_permutation(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """``(image, signs)`` when the gate is a monomial whose phases are all +-1 (CX, SWAP,
+        CCX, CZ, CCZ, ...): ``U|j> = signs[j] |image[j]>``; ``signs`` is ``None`` when all +1."""
+        mono = self.monomial
+        if mono is None:
+            return None
+        image, phase = mono
+        if not (np.allclose(phase.imag, 0) and np.allclose(np.abs(phase.real), 1)):
+            return None
+        signs = np.sign(phase.real)
+        return image, (None if (signs == 1).all() else signs)
 
 
 def broadcast_shape(*shapes: Sequence[int]) -> torch.Size:
@@ -232,73 +282,310 @@ _S = [[1, 0], [0, 1j]]
 _SDG = [[1, 0], [0, -1j]]
 _T = [[1, 0], [0, complex(_S2, _S2)]]
 _TDG = [[1, 0], [0, complex(_S2, -_S2)]]
+_ISWAP = [[1, 0, 0, 0], [0, 0, 1j, 0], [0, 1j, 0, 0], [0, 0, 0, 1]]
+_ECR = [[0, _S2, 0, 1j * _S2], [_S2, 0, -1j * _S2, 0], [0, 1j * _S2, 0, _S2], [-1j * _S2, 0, _S2, 0]]
+_CCZ = torch.diag(torch.tensor([1, 1, 1, 1, 1, 1, 1, -1], dtype=torch.complex128)).tolist()
 
 
 def _ctrl_const(m: list[list[complex]]) -> list[list[complex]]:
     return controlled(torch.tensor(m, dtype=torch.complex128)).tolist()
 
 
+# PennyLane sequences for gates without one PennyLane operation (``qml`` is passed in: this
+# module does not import PennyLane). Each equals the catalogue matrix, phase included (checked by
+# tests/circuits/test_gates.py).
+
+def _pl_r(qml: Any, p: Sequence[Any], w: Sequence[Any]) -> list:
+    # R(t, f) = U(t, f - pi/2, pi/2 - f), phase included; PennyLane's U3 is Qiskit's UGate exactly
+    return [qml.U3(p[0], p[1] - math.pi / 2, math.pi / 2 - p[1], w[0])]
+
+
+def _pl_dcx(qml: Any, p: Sequence[Any], w: Sequence[Any]) -> list:
+    return [qml.CNOT([w[0], w[1]]), qml.CNOT([w[1], w[0]])]
+
+
+def _pl_cu(qml: Any, p: Sequence[Any], w: Sequence[Any]) -> list:
+    # CU = controlled(exp(i g) U): the phase becomes a phase shift on the control
+    return [qml.PhaseShift(p[3], w[0]), qml.ctrl(qml.U3(p[0], p[1], p[2], w[1]), control=w[0])]
+
+
+def _pl_rzx(qml: Any, p: Sequence[Any], w: Sequence[Any]) -> list:
+    return [qml.PauliRot(p[0], "ZX", w)]  # Z on the first wire, as Qiskit's RZX
+
+
+def _pl_xx_plus_yy(qml: Any, p: Sequence[Any], w: Sequence[Any]) -> list:
+    # XX+YY(t, b) = RZ_0(-b) exp(-i t/4 (XX+YY)) RZ_0(b), and XX, YY commute. (Not IsingXY: in
+    # PennyLane 0.45.1 its matrix fails for broadcast torch angles that require grad.)
+    return [qml.RZ(p[1], w[0]), qml.IsingXX(p[0] / 2, w), qml.IsingYY(p[0] / 2, w), qml.RZ(-p[1], w[0])]
+
+
+def _pl_xx_minus_yy(qml: Any, p: Sequence[Any], w: Sequence[Any]) -> list:
+    # XX-YY(t, b) = RZ_1(b) exp(-i t/4 (XX-YY)) RZ_1(-b); XX and YY commute
+    return [qml.RZ(-p[1], w[1]), qml.IsingXX(p[0] / 2, w), qml.IsingYY(-p[0] / 2, w), qml.RZ(p[1], w[1])]
+
+
 _SPECS: list[GateSpec] = [
-    GateSpec("id", 1, 0, _const(_I), "diag", "id", "id"),
-    GateSpec("x", 1, 0, _const(_X), "perm", "x", "x"),
-    GateSpec("y", 1, 0, _const(_Y), "dense", "y", "y"),
-    GateSpec("z", 1, 0, _const(_Z), "diag", "z", "z"),
-    GateSpec("h", 1, 0, _const(_H), "dense", "h", "h"),
-    GateSpec("s", 1, 0, _const(_S), "diag", "s", "s"),
-    GateSpec("sdg", 1, 0, _const(_SDG), "diag", "sdg", "sdg"),
-    GateSpec("t", 1, 0, _const(_T), "diag", "t", "t"),
-    GateSpec("tdg", 1, 0, _const(_TDG), "diag", "tdg", "tdg"),
-    GateSpec("sx", 1, 0, _const(_SX), "dense", "sx", "sx"),
-    GateSpec("sxdg", 1, 0, _const(_SXDG), "dense", "sxdg", None),
-    GateSpec("rx", 1, 1, rx_matrix, "dense", "rx", "rx"),
-    GateSpec("ry", 1, 1, ry_matrix, "dense", "ry", "ry"),
-    GateSpec("rz", 1, 1, rz_matrix, "diag", "rz", "rz"),
-    GateSpec("p", 1, 1, p_matrix, "diag", "p", "p"),
-    GateSpec("u1", 1, 1, p_matrix, "diag", "u1", "u1"),
-    GateSpec("u2", 1, 2, u2_matrix, "dense", "u2", "u2"),
-    GateSpec("u", 1, 3, u_matrix, "dense", "u", "U"),
-    GateSpec("r", 1, 2, r_matrix, "dense", None, None),
-    GateSpec("cx", 2, 0, _const(_ctrl_const(_X)), "perm", "cx", "cx"),
-    GateSpec("cy", 2, 0, _const(_ctrl_const(_Y)), "dense", "cy", "cy"),
-    GateSpec("cz", 2, 0, _const(_ctrl_const(_Z)), "diag", "cz", "cz"),
-    GateSpec("ch", 2, 0, _const(_ctrl_const(_H)), "dense", "ch", "ch"),
-    GateSpec("csx", 2, 0, _const(_ctrl_const(_SX)), "dense", "csx", None),
-    GateSpec("cs", 2, 0, _const(_ctrl_const(_S)), "diag", None, None),
-    GateSpec("csdg", 2, 0, _const(_ctrl_const(_SDG)), "diag", None, None),
-    GateSpec("swap", 2, 0, _const(_perm_matrix([0, 2, 1, 3])), "perm", "swap", "swap"),
-    GateSpec("iswap", 2, 0, _const([[1, 0, 0, 0], [0, 0, 1j, 0], [0, 1j, 0, 0], [0, 0, 0, 1]]), "dense", None, None),
-    GateSpec("dcx", 2, 0, _const(_perm_matrix([0, 2, 3, 1])), "perm", None, None),
     GateSpec(
-        "ecr", 2, 0,
-        _const([[0, _S2, 0, 1j * _S2], [_S2, 0, -1j * _S2, 0], [0, 1j * _S2, 0, _S2], [-1j * _S2, 0, _S2, 0]]),
-        "dense", None, None,
+        name="id", num_wires=1, num_params=0, matrix_fn=_const(_I), kind="diag",
+        qasm2_name="id", qasm3_name="id",
+        pennylane_name="Identity",
     ),
-    GateSpec("crx", 2, 1, _controlled_fn(rx_matrix), "dense", "crx", "crx"),
-    GateSpec("cry", 2, 1, _controlled_fn(ry_matrix), "dense", "cry", "cry"),
-    GateSpec("crz", 2, 1, _controlled_fn(rz_matrix), "diag", "crz", "crz"),
-    GateSpec("cp", 2, 1, _controlled_fn(p_matrix), "diag", "cp", "cp"),
-    GateSpec("cu1", 2, 1, _controlled_fn(p_matrix), "diag", "cu1", "cu1"),
-    GateSpec("cu3", 2, 3, _controlled_fn(u_matrix), "dense", "cu3", "cu3"),
-    GateSpec("cu", 2, 4, _cu, "dense", "cu", "cu"),
-    GateSpec("rxx", 2, 1, _pauli_exp(_X, _X), "dense", "rxx", None),
-    GateSpec("ryy", 2, 1, _pauli_exp(_Y, _Y), "dense", None, None),
-    GateSpec("rzz", 2, 1, _pauli_exp(_Z, _Z), "diag", "rzz", None),
-    GateSpec("rzx", 2, 1, _pauli_exp(_Z, _X), "dense", None, None),
-    GateSpec("xx_plus_yy", 2, 2, _xx_plus_yy, "dense", None, None),
-    GateSpec("xx_minus_yy", 2, 2, _xx_minus_yy, "dense", None, None),
-    GateSpec("ccx", 3, 0, _const(_multi_controlled_x(2)), "perm", "ccx", "ccx"),
-    GateSpec("ccz", 3, 0, _const(torch.diag(torch.tensor([1, 1, 1, 1, 1, 1, 1, -1], dtype=torch.complex128)).tolist()), "diag", None, None),
-    GateSpec("cswap", 3, 0, _const(_cswap()), "perm", "cswap", "cswap"),
+    GateSpec(
+        name="x", num_wires=1, num_params=0, matrix_fn=_const(_X), kind="perm",
+        qasm2_name="x", qasm3_name="x",
+        pennylane_name="PauliX",
+    ),
+    GateSpec(
+        name="y", num_wires=1, num_params=0, matrix_fn=_const(_Y), kind="dense",
+        qasm2_name="y", qasm3_name="y",
+        pennylane_name="PauliY",
+    ),
+    GateSpec(
+        name="z", num_wires=1, num_params=0, matrix_fn=_const(_Z), kind="diag",
+        qasm2_name="z", qasm3_name="z",
+        pennylane_name="PauliZ",
+    ),
+    GateSpec(
+        name="h", num_wires=1, num_params=0, matrix_fn=_const(_H), kind="dense",
+        qasm2_name="h", qasm3_name="h",
+        pennylane_name="Hadamard",
+    ),
+    GateSpec(
+        name="s", num_wires=1, num_params=0, matrix_fn=_const(_S), kind="diag",
+        qasm2_name="s", qasm3_name="s",
+        pennylane_name="S",
+    ),
+    GateSpec(
+        name="sdg", num_wires=1, num_params=0, matrix_fn=_const(_SDG), kind="diag",
+        qasm2_name="sdg", qasm3_name="sdg",
+        pennylane_name="Adjoint(S)",
+    ),
+    GateSpec(
+        name="t", num_wires=1, num_params=0, matrix_fn=_const(_T), kind="diag",
+        qasm2_name="t", qasm3_name="t",
+        pennylane_name="T",
+    ),
+    GateSpec(
+        name="tdg", num_wires=1, num_params=0, matrix_fn=_const(_TDG), kind="diag",
+        qasm2_name="tdg", qasm3_name="tdg",
+        pennylane_name="Adjoint(T)",
+    ),
+    GateSpec(
+        name="sx", num_wires=1, num_params=0, matrix_fn=_const(_SX), kind="dense",
+        qasm2_name="sx", qasm3_name="sx",
+        pennylane_name="SX",
+    ),
+    GateSpec(
+        name="sxdg", num_wires=1, num_params=0, matrix_fn=_const(_SXDG), kind="dense",
+        qasm2_name="sxdg", qasm3_name=None,
+        pennylane_name="Adjoint(SX)",
+    ),
+    GateSpec(
+        name="rx", num_wires=1, num_params=1, matrix_fn=rx_matrix, kind="dense",
+        qasm2_name="rx", qasm3_name="rx",
+        pennylane_name="RX",
+    ),
+    GateSpec(
+        name="ry", num_wires=1, num_params=1, matrix_fn=ry_matrix, kind="dense",
+        qasm2_name="ry", qasm3_name="ry",
+        pennylane_name="RY",
+    ),
+    GateSpec(
+        name="rz", num_wires=1, num_params=1, matrix_fn=rz_matrix, kind="diag",
+        qasm2_name="rz", qasm3_name="rz",
+        pennylane_name="RZ",
+    ),
+    GateSpec(
+        name="p", num_wires=1, num_params=1, matrix_fn=p_matrix, kind="diag",
+        qasm2_name="p", qasm3_name="p",
+        pennylane_name="PhaseShift",
+    ),
+    GateSpec(
+        name="u1", num_wires=1, num_params=1, matrix_fn=p_matrix, kind="diag",
+        qasm2_name="u1", qasm3_name="u1",
+        pennylane_name="PhaseShift",
+    ),
+    GateSpec(
+        name="u2", num_wires=1, num_params=2, matrix_fn=u2_matrix, kind="dense",
+        qasm2_name="u2", qasm3_name="u2",
+        pennylane_name="U2",
+    ),
+    GateSpec(
+        name="u", num_wires=1, num_params=3, matrix_fn=u_matrix, kind="dense",
+        qasm2_name="u", qasm3_name="U",
+        pennylane_name="U3",
+    ),
+    GateSpec(
+        name="r", num_wires=1, num_params=2, matrix_fn=r_matrix, kind="dense",
+        qasm2_name=None, qasm3_name=None,
+        pennylane_fn=_pl_r,
+    ),
+    GateSpec(
+        name="cx", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_X)), kind="perm",
+        qasm2_name="cx", qasm3_name="cx",
+        controlled_base="x", num_controls=1, pennylane_name="CNOT",
+    ),
+    GateSpec(
+        name="cy", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_Y)), kind="dense",
+        qasm2_name="cy", qasm3_name="cy",
+        controlled_base="y", num_controls=1, pennylane_name="CY",
+    ),
+    GateSpec(
+        name="cz", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_Z)), kind="diag",
+        qasm2_name="cz", qasm3_name="cz",
+        controlled_base="z", num_controls=1, pennylane_name="CZ",
+    ),
+    GateSpec(
+        name="ch", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_H)), kind="dense",
+        qasm2_name="ch", qasm3_name="ch",
+        controlled_base="h", num_controls=1, pennylane_name="CH",
+    ),
+    GateSpec(
+        name="csx", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_SX)), kind="dense",
+        qasm2_name="csx", qasm3_name=None,
+        controlled_base="sx", num_controls=1, pennylane_name="C(SX)",
+    ),
+    GateSpec(
+        name="cs", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_S)), kind="diag",
+        qasm2_name=None, qasm3_name=None,
+        controlled_base="s", num_controls=1, pennylane_name="C(S)",
+    ),
+    GateSpec(
+        name="csdg", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_SDG)), kind="diag",
+        qasm2_name=None, qasm3_name=None,
+        controlled_base="sdg", num_controls=1, pennylane_name="C(Adjoint(S))",
+    ),
+    GateSpec(
+        name="swap", num_wires=2, num_params=0, matrix_fn=_const(_perm_matrix([0, 2, 1, 3])), kind="perm",
+        qasm2_name="swap", qasm3_name="swap",
+        pennylane_name="SWAP",
+    ),
+    GateSpec(
+        name="iswap", num_wires=2, num_params=0, matrix_fn=_const(_ISWAP), kind="dense",
+        qasm2_name=None, qasm3_name=None,
+        pennylane_name="ISWAP",
+    ),
+    GateSpec(
+        name="dcx", num_wires=2, num_params=0, matrix_fn=_const(_perm_matrix([0, 2, 3, 1])), kind="perm",
+        qasm2_name=None, qasm3_name=None,
+        pennylane_fn=_pl_dcx,
+    ),
+    GateSpec(
+        name="ecr", num_wires=2, num_params=0, matrix_fn=_const(_ECR), kind="dense",
+        qasm2_name=None, qasm3_name=None,
+        pennylane_name="ECR",
+    ),
+    GateSpec(
+        name="crx", num_wires=2, num_params=1, matrix_fn=_controlled_fn(rx_matrix), kind="dense",
+        qasm2_name="crx", qasm3_name="crx",
+        controlled_base="rx", num_controls=1, pennylane_name="CRX",
+    ),
+    GateSpec(
+        name="cry", num_wires=2, num_params=1, matrix_fn=_controlled_fn(ry_matrix), kind="dense",
+        qasm2_name="cry", qasm3_name="cry",
+        controlled_base="ry", num_controls=1, pennylane_name="CRY",
+    ),
+    GateSpec(
+        name="crz", num_wires=2, num_params=1, matrix_fn=_controlled_fn(rz_matrix), kind="diag",
+        qasm2_name="crz", qasm3_name="crz",
+        controlled_base="rz", num_controls=1, pennylane_name="CRZ",
+    ),
+    GateSpec(
+        name="cp", num_wires=2, num_params=1, matrix_fn=_controlled_fn(p_matrix), kind="diag",
+        qasm2_name="cp", qasm3_name="cp",
+        controlled_base="p", num_controls=1, pennylane_name="ControlledPhaseShift",
+    ),
+    GateSpec(
+        name="cu1", num_wires=2, num_params=1, matrix_fn=_controlled_fn(p_matrix), kind="diag",
+        qasm2_name="cu1", qasm3_name="cu1",
+        controlled_base="u1", num_controls=1, pennylane_name="ControlledPhaseShift",
+    ),
+    GateSpec(
+        name="cu3", num_wires=2, num_params=3, matrix_fn=_controlled_fn(u_matrix), kind="dense",
+        qasm2_name="cu3", qasm3_name="cu3",
+        controlled_base="u", num_controls=1, pennylane_name="C(U3)",
+    ),
+    GateSpec(
+        name="cu", num_wires=2, num_params=4, matrix_fn=_cu, kind="dense",
+        qasm2_name="cu", qasm3_name="cu",
+        pennylane_fn=_pl_cu,
+    ),
+    GateSpec(
+        name="rxx", num_wires=2, num_params=1, matrix_fn=_pauli_exp(_X, _X), kind="dense",
+        qasm2_name="rxx", qasm3_name=None,
+        pennylane_name="IsingXX",
+    ),
+    GateSpec(
+        name="ryy", num_wires=2, num_params=1, matrix_fn=_pauli_exp(_Y, _Y), kind="dense",
+        qasm2_name=None, qasm3_name=None,
+        pennylane_name="IsingYY",
+    ),
+    GateSpec(
+        name="rzz", num_wires=2, num_params=1, matrix_fn=_pauli_exp(_Z, _Z), kind="diag",
+        qasm2_name="rzz", qasm3_name=None,
+        pennylane_name="IsingZZ",
+    ),
+    GateSpec(
+        name="rzx", num_wires=2, num_params=1, matrix_fn=_pauli_exp(_Z, _X), kind="dense",
+        qasm2_name=None, qasm3_name=None,
+        pennylane_fn=_pl_rzx,
+    ),
+    GateSpec(
+        name="xx_plus_yy", num_wires=2, num_params=2, matrix_fn=_xx_plus_yy, kind="dense",
+        qasm2_name=None, qasm3_name=None,
+        pennylane_fn=_pl_xx_plus_yy,
+    ),
+    GateSpec(
+        name="xx_minus_yy", num_wires=2, num_params=2, matrix_fn=_xx_minus_yy, kind="dense",
+        qasm2_name=None, qasm3_name=None,
+        pennylane_fn=_pl_xx_minus_yy,
+    ),
+    GateSpec(
+        name="ccx", num_wires=3, num_params=0, matrix_fn=_const(_multi_controlled_x(2)), kind="perm",
+        qasm2_name="ccx", qasm3_name="ccx",
+        controlled_base="x", num_controls=2, pennylane_name="Toffoli",
+    ),
+    GateSpec(
+        name="ccz", num_wires=3, num_params=0, matrix_fn=_const(_CCZ), kind="diag",
+        qasm2_name=None, qasm3_name=None,
+        controlled_base="z", num_controls=2, pennylane_name="CCZ",
+    ),
+    GateSpec(
+        name="cswap", num_wires=3, num_params=0, matrix_fn=_const(_cswap()), kind="perm",
+        qasm2_name="cswap", qasm3_name="cswap",
+        controlled_base="swap", num_controls=1, pennylane_name="CSWAP",
+    ),
 ]
 
 GATES: dict[str, GateSpec] = {spec.name: spec for spec in _SPECS}
 
+#: Spellings that are neither a catalogue name nor a PennyLane name (those are derived below).
+_EXTRA_ALIASES: dict[str, str] = {
+    "i": "id", "iden": "id", "u3": "u", "fredkin": "cswap", "phase": "p", "cphase": "cp", "sx_dg": "sxdg",
+    "sdag": "sdg", "tdag": "tdg",
+}
+
+
+def _aliases() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for spec in _SPECS:  # the first gate with a PennyLane name keeps it (PhaseShift is p, not u1)
+        for alias in spec.aliases:
+            out.setdefault(alias, spec.name)
+        label = (spec.pennylane_name or "").lower()
+        if label.isidentifier() and label not in GATES:
+            out.setdefault(label, spec.name)
+    for alias, name in _EXTRA_ALIASES.items():
+        out.setdefault(alias, name)
+    return out
+
+
 #: Alternative spellings accepted on input (Qiskit, PennyLane, QASM 3 and upper case).
-ALIASES: dict[str, str] = {
-    "i": "id", "iden": "id", "identity": "id", "u3": "u", "cnot": "cx", "toffoli": "ccx",
-    "fredkin": "cswap", "phase": "p", "cphase": "cp", "sx_dg": "sxdg", "sdag": "sdg", "tdag": "tdg",
-    "paulix": "x", "pauliy": "y", "pauliz": "z", "hadamard": "h", "controlledphaseshift": "cp",
-    "phaseshift": "p", "isingxx": "rxx", "isingyy": "ryy", "isingzz": "rzz", "ch": "ch",
+ALIASES: dict[str, str] = _aliases()
+
+#: ``(base gate, number of controls) -> catalogue gate`` that *is* that controlled gate, with
+#: the controls listed first (``("x", 2) -> "ccx"``); from ``GateSpec.controlled_base``.
+NATIVE_CONTROLLED: dict[tuple[str, int], str] = {
+    (spec.controlled_base, spec.num_controls): spec.name for spec in _SPECS if spec.controlled_base is not None
 }
 
 #: Gates whose matrix is given explicitly rather than computed from parameters.

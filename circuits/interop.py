@@ -24,7 +24,6 @@ Conventions checked by ``tests/circuits/test_interop.py``:
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
@@ -364,76 +363,25 @@ class _FromQiskit:
 # PennyLane
 # --------------------------------------------------------------------------------------
 
-def _pl_table(qml) -> dict[str, Callable[[Sequence[Any], list], list]]:
-    """Catalogue gate -> PennyLane ops (in time order) with the same matrix, phase included."""
-    half_pi = math.pi / 2
-    return {
-        "id": lambda p, w: [qml.Identity(w[0])],
-        "x": lambda p, w: [qml.PauliX(w[0])],
-        "y": lambda p, w: [qml.PauliY(w[0])],
-        "z": lambda p, w: [qml.PauliZ(w[0])],
-        "h": lambda p, w: [qml.Hadamard(w[0])],
-        "s": lambda p, w: [qml.S(w[0])],
-        "sdg": lambda p, w: [qml.adjoint(qml.S(w[0]))],
-        "t": lambda p, w: [qml.T(w[0])],
-        "tdg": lambda p, w: [qml.adjoint(qml.T(w[0]))],
-        "sx": lambda p, w: [qml.SX(w[0])],
-        "sxdg": lambda p, w: [qml.adjoint(qml.SX(w[0]))],
-        "rx": lambda p, w: [qml.RX(p[0], w[0])],
-        "ry": lambda p, w: [qml.RY(p[0], w[0])],
-        "rz": lambda p, w: [qml.RZ(p[0], w[0])],
-        "p": lambda p, w: [qml.PhaseShift(p[0], w[0])],
-        "u1": lambda p, w: [qml.PhaseShift(p[0], w[0])],
-        "u2": lambda p, w: [qml.U2(p[0], p[1], w[0])],
-        "u": lambda p, w: [qml.U3(p[0], p[1], p[2], w[0])],  # PennyLane's U3 is Qiskit's UGate exactly
-        # R(t, f) = U(t, f - pi/2, pi/2 - f), phase included
-        "r": lambda p, w: [qml.U3(p[0], p[1] - half_pi, half_pi - p[1], w[0])],
-        "cx": lambda p, w: [qml.CNOT(w)],
-        "cy": lambda p, w: [qml.CY(w)],
-        "cz": lambda p, w: [qml.CZ(w)],
-        "ch": lambda p, w: [qml.CH(w)],
-        "csx": lambda p, w: [qml.ctrl(qml.SX(w[1]), control=w[0])],
-        "cs": lambda p, w: [qml.ctrl(qml.S(w[1]), control=w[0])],
-        "csdg": lambda p, w: [qml.ctrl(qml.adjoint(qml.S(w[1])), control=w[0])],
-        "swap": lambda p, w: [qml.SWAP(w)],
-        "iswap": lambda p, w: [qml.ISWAP(w)],
-        "dcx": lambda p, w: [qml.CNOT([w[0], w[1]]), qml.CNOT([w[1], w[0]])],
-        "ecr": lambda p, w: [qml.ECR(w)],
-        "crx": lambda p, w: [qml.CRX(p[0], w)],
-        "cry": lambda p, w: [qml.CRY(p[0], w)],
-        "crz": lambda p, w: [qml.CRZ(p[0], w)],
-        "cp": lambda p, w: [qml.ControlledPhaseShift(p[0], w)],
-        "cu1": lambda p, w: [qml.ControlledPhaseShift(p[0], w)],
-        "cu3": lambda p, w: [qml.ctrl(qml.U3(p[0], p[1], p[2], w[1]), control=w[0])],
-        # CU = controlled(exp(i g) U): the phase becomes a phase shift on the control
-        "cu": lambda p, w: [qml.PhaseShift(p[3], w[0]), qml.ctrl(qml.U3(p[0], p[1], p[2], w[1]), control=w[0])],
-        "rxx": lambda p, w: [qml.IsingXX(p[0], w)],
-        "ryy": lambda p, w: [qml.IsingYY(p[0], w)],
-        "rzz": lambda p, w: [qml.IsingZZ(p[0], w)],
-        "rzx": lambda p, w: [qml.PauliRot(p[0], "ZX", w)],  # Z on the first wire, as Qiskit's RZX
-        # XX+YY(t, b) = RZ_0(-b) exp(-i t/4 (XX+YY)) RZ_0(b), and XX, YY commute. (Not IsingXY:
-        # in PennyLane 0.45.1 its matrix fails for broadcast torch angles that require grad.)
-        "xx_plus_yy": lambda p, w: [
-            qml.RZ(p[1], w[0]), qml.IsingXX(p[0] / 2, w), qml.IsingYY(p[0] / 2, w), qml.RZ(-p[1], w[0]),
-        ],
-        # XX-YY(t, b) = RZ_1(b) exp(-i t/4 (XX-YY)) RZ_1(-b); XX and YY commute
-        "xx_minus_yy": lambda p, w: [
-            qml.RZ(-p[1], w[1]), qml.IsingXX(p[0] / 2, w), qml.IsingYY(-p[0] / 2, w), qml.RZ(p[1], w[1]),
-        ],
-        "ccx": lambda p, w: [qml.Toffoli(w)],
-        "ccz": lambda p, w: [qml.CCZ(w)],
-        "cswap": lambda p, w: [qml.CSWAP(w)],
-    }
+def _pl_named(qml, label: str, params: Sequence[Any], wires: Sequence[Any]) -> Any:
+    """The PennyLane operation named ``label`` as PennyLane names it: ``"CNOT"``, ``"Adjoint(S)"``
+    or ``"C(SX)"`` (one control, the first wire), on ``wires`` (ours, same order)."""
+    if label.startswith("Adjoint(") and label.endswith(")"):
+        return qml.adjoint(_pl_named(qml, label[len("Adjoint("):-1], params, wires))
+    if label.startswith("C(") and label.endswith(")"):
+        return qml.ctrl(_pl_named(qml, label[2:-1], params, wires[1:]), control=wires[0])
+    return getattr(qml, label)(*params, wires=list(wires))
 
 
-_PL_TABLE_CACHE: dict[int, dict] = {}
-
-
-def _table(qml) -> dict:
-    key = id(qml)
-    if key not in _PL_TABLE_CACHE:
-        _PL_TABLE_CACHE[key] = _pl_table(qml)
-    return _PL_TABLE_CACHE[key]
+def _pl_gate(qml, name: str, params: Sequence[Any], wires: Sequence[Any]) -> list:
+    """PennyLane ops (time order) with the matrix of catalogue gate ``name``, phase included, from
+    the catalogue's ``pennylane_name`` / ``pennylane_fn`` (a ``QubitUnitary`` when it has neither)."""
+    spec = GATES[name]
+    if spec.pennylane_name is not None:
+        return [_pl_named(qml, spec.pennylane_name, params, wires)]
+    if spec.pennylane_fn is not None:
+        return spec.pennylane_fn(qml, params, wires)
+    return [qml.QubitUnitary(gate_matrix(name, params), wires=list(wires)[::-1])]
 
 
 def _pl_op(qml, op: Op, labels: Sequence[Any]) -> list:
@@ -445,11 +393,7 @@ def _pl_op(qml, op: Op, labels: Sequence[Any]) -> list:
         # Our index is little-endian in op.wires; PennyLane's first wire is the most significant.
         ops = [qml.QubitUnitary(op.matrix, wires=w[::-1])]
     else:
-        fn = _table(qml).get(op.name)
-        if fn is not None:
-            ops = fn(op.params, w)
-        else:  # a catalogue gate without a PennyLane name: its dense matrix
-            ops = [qml.QubitUnitary(gate_matrix(op.name, op.params), wires=w[::-1])]
+        ops = _pl_gate(qml, op.name, op.params, w)
     if op.controls:
         ctrl_w = [labels[q] for q in op.controls]
         ops = [qml.ctrl(o, control=ctrl_w, control_values=list(op.control_values)) for o in ops]
@@ -547,15 +491,21 @@ def to_pennylane_qfunc(
     return qfunc
 
 
-# names whose PennyLane operation has exactly our catalogue matrix (checked by the tests)
-_FROM_PL: dict[str, str] = {
-    "Identity": "id", "PauliX": "x", "PauliY": "y", "PauliZ": "z", "Hadamard": "h",
-    "S": "s", "Adjoint(S)": "sdg", "T": "t", "Adjoint(T)": "tdg", "SX": "sx", "Adjoint(SX)": "sxdg",
-    "RX": "rx", "RY": "ry", "RZ": "rz", "PhaseShift": "p", "U2": "u2", "U3": "u",
-    "CNOT": "cx", "CY": "cy", "CZ": "cz", "CH": "ch", "SWAP": "swap", "ISWAP": "iswap", "ECR": "ecr",
-    "CRX": "crx", "CRY": "cry", "CRZ": "crz", "ControlledPhaseShift": "cp",
-    "IsingXX": "rxx", "IsingYY": "ryy", "IsingZZ": "rzz", "Toffoli": "ccx", "CCZ": "ccz", "CSWAP": "cswap",
-}
+def _from_pennylane_names() -> dict[str, str]:
+    """PennyLane operation name -> catalogue gate, from ``GateSpec.pennylane_name``.
+
+    Controlled names (``"C(SX)"``) are left out: PennyLane gives a ``qml.ctrl`` op that name
+    whatever its control values, so those go through the controlled-op path, which keeps them.
+    The first gate with a name keeps it (``PhaseShift`` reads back as ``p``, not ``u1``).
+    """
+    out: dict[str, str] = {}
+    for name, spec in GATES.items():
+        if spec.pennylane_name is not None and not spec.pennylane_name.startswith("C("):
+            out.setdefault(spec.pennylane_name, name)
+    return out
+
+
+_FROM_PL: dict[str, str] = _from_pennylane_names()
 
 
 def _pl_param(p: Any) -> Any:

@@ -10,7 +10,6 @@ import torch
 
 import qcstar.circuits.statevector as sv
 from qcstar.circuits import (
-    GATES,
     Circuit,
     GateError,
     Op,
@@ -31,45 +30,6 @@ from qiskit.circuit import library as qlib  # noqa: E402
 from qiskit.quantum_info import Operator, SparsePauliOp, Statevector  # noqa: E402
 
 C128 = torch.complex128
-
-# one instance of every catalogue gate in Qiskit, with arbitrary parameters
-QISKIT_GATES = {
-    "id": qlib.IGate(), "x": qlib.XGate(), "y": qlib.YGate(), "z": qlib.ZGate(), "h": qlib.HGate(),
-    "s": qlib.SGate(), "sdg": qlib.SdgGate(), "t": qlib.TGate(), "tdg": qlib.TdgGate(), "sx": qlib.SXGate(),
-    "sxdg": qlib.SXdgGate(), "rx": qlib.RXGate(0.3), "ry": qlib.RYGate(-1.1), "rz": qlib.RZGate(2.2),
-    "p": qlib.PhaseGate(0.7), "u1": qlib.U1Gate(0.4), "u2": qlib.U2Gate(0.3, 0.7), "u": qlib.UGate(0.3, 0.7, 1.1),
-    "r": qlib.RGate(0.3, 0.7), "cx": qlib.CXGate(), "cy": qlib.CYGate(), "cz": qlib.CZGate(), "ch": qlib.CHGate(),
-    "csx": qlib.CSXGate(), "cs": qlib.CSGate(), "csdg": qlib.CSdgGate(), "swap": qlib.SwapGate(),
-    "iswap": qlib.iSwapGate(), "dcx": qlib.DCXGate(), "ecr": qlib.ECRGate(), "crx": qlib.CRXGate(0.3),
-    "cry": qlib.CRYGate(0.3), "crz": qlib.CRZGate(0.3), "cp": qlib.CPhaseGate(0.3), "cu1": qlib.CU1Gate(0.3),
-    "cu3": qlib.CU3Gate(0.3, 0.7, 1.1), "cu": qlib.CUGate(0.3, 0.7, 1.1, 0.4), "rxx": qlib.RXXGate(0.3),
-    "ryy": qlib.RYYGate(0.3), "rzz": qlib.RZZGate(0.3), "rzx": qlib.RZXGate(0.3),
-    "xx_plus_yy": qlib.XXPlusYYGate(0.3, 0.7), "xx_minus_yy": qlib.XXMinusYYGate(0.3, 0.7),
-    "ccx": qlib.CCXGate(), "ccz": qlib.CCZGate(), "cswap": qlib.CSwapGate(),
-}
-
-
-def test_catalogue_is_covered():
-    assert set(QISKIT_GATES) == set(GATES)
-
-
-@pytest.mark.parametrize("name", sorted(QISKIT_GATES))
-def test_gate_matrix_equals_qiskit(name):
-    gate = QISKIT_GATES[name]
-    ours = gate_matrix(name, [float(p) for p in gate.params]).numpy()
-    np.testing.assert_allclose(ours, Operator(gate).data, atol=1e-14)
-
-
-def test_rotations_equal_pennylane():
-    qml = pytest.importorskip("pennylane")
-    for name, op in [("rx", qml.RX), ("ry", qml.RY), ("rz", qml.RZ), ("p", qml.PhaseShift)]:
-        np.testing.assert_allclose(gate_matrix(name, [0.37]).numpy(), qml.matrix(op(0.37, wires=0)), atol=1e-14)
-    np.testing.assert_allclose(gate_matrix("u", [0.3, 0.7, 1.1]).numpy(), qml.matrix(qml.U3(0.3, 0.7, 1.1, wires=0)), atol=1e-14)
-    # PennyLane's first wire is the most significant bit; ours is the least significant
-    ours = gate_matrix("cry", [0.3]).numpy()
-    perm = [0, 2, 1, 3]
-    np.testing.assert_allclose(ours[np.ix_(perm, perm)], qml.matrix(qml.CRY(0.3, wires=[0, 1])), atol=1e-14)
-
 
 def _random_layered(n: int, layers: int, seed: int) -> tuple[Circuit, QuantumCircuit]:
     """Dense single-qubit layers, ladders, CZ/SWAP/CCX and 2-qubit dense blocks, in both libraries."""
