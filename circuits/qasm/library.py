@@ -42,17 +42,6 @@ QELIB1_BUILTIN = frozenset({
     "u3", "u2", "u1", "cx", "id", "x", "y", "z", "h", "s", "sdg", "t", "tdg", "rx", "ry", "rz",
     "cz", "cy", "ch", "ccx", "crz", "cu1", "cu3",
 })
-# The rest of Qiskit's qelib1.inc: a program may define these itself (its definition wins).
-_QELIB1_NAMES = [
-    "u2", "u1", "cx", "id", "u", "p", "x", "y", "z", "h", "s", "sdg", "t", "tdg", "rx", "ry", "rz",
-    "sx", "sxdg", "cz", "cy", "swap", "ch", "ccx", "cswap", "crx", "cry", "crz", "cu1", "cp", "cu3",
-    "csx", "cu", "rxx", "rzz",
-]
-_STDGATES_NAMES = [
-    "p", "x", "y", "z", "h", "s", "sdg", "t", "tdg", "sx", "rx", "ry", "rz", "cx", "cy", "cz", "cp",
-    "crx", "cry", "crz", "ch", "swap", "ccx", "cswap", "cu", "id", "u1", "u2",
-]
-
 # Gates of Qiskit's qelib1.inc that our catalogue lacks, defined in catalogue gates. rccx and
 # rc3x are the relative-phase Toffolis (their standard definitions); tests compare them with
 # Qiskit's RCCXGate / RC3XGate including phase.
@@ -71,23 +60,18 @@ def library(version: int) -> dict[str, GateDef]:
     if version in _LIB_CACHE:
         return _LIB_CACHE[version]
     lib: dict[str, GateDef] = {}
+    for spec in GATES.values():  # the catalogue knows its QASM names (circuits.gates.GateSpec)
+        names = (spec.qasm2_name, *spec.qasm2_aliases) if version == 2 else (spec.qasm3_name, *spec.qasm3_aliases)
+        for name in names:
+            if name is not None:
+                lib[name] = catalogue_gate(name, spec.name)
+        if version == 2:
+            for name, controls in spec.qasm2_controlled:
+                lib[name] = catalogue_gate(name, spec.name, controls)
     if version == 2:
         from .parser import parse_definitions
 
-        for name in _QELIB1_NAMES:
-            lib[name] = catalogue_gate(name)
-        lib["u3"] = catalogue_gate("u3", "u")
-        lib["c3x"] = catalogue_gate("c3x", "x", 3)
-        lib["c4x"] = catalogue_gate("c4x", "x", 4)
-        lib["c3sqrtx"] = catalogue_gate("c3sqrtx", "sx", 3)
         lib.update(parse_definitions("OPENQASM 2.0;\n" + _QELIB1_EXTRA, prelude=lib))
-    else:
-        for name in _STDGATES_NAMES:
-            lib[name] = catalogue_gate(name)
-        lib["u3"] = catalogue_gate("u3", "u")
-        lib["phase"] = catalogue_gate("phase", "p")
-        lib["cphase"] = catalogue_gate("cphase", "cp")
-        lib["CX"] = catalogue_gate("CX", "cx")
     _LIB_CACHE[version] = lib
     return lib
 
@@ -122,63 +106,28 @@ def expand(g: GateDef, values: list[float], qubits: list[int], out: list[Op]) ->
 # what the writer emits
 # ======================================================================================
 
-# Gate definitions we emit for catalogue gates that the target library lacks. Each body uses
-# only gates that Qiskit's strict qasm2 reader knows (v2) or stdgates (v3). Bodies may differ
-# from the catalogue gate by a global phase; the writer measures that phase numerically and
-# adds it to the `// global_phase:` comment. Parameters are named p0, p1, ... because
-# qiskit_qasm3_import binds a definition's parameters in alphabetical order of their names.
-_DEFS_COMMON = {
-    "rzz": ("p0", "a,b", "cx a,b; rz(p0) b; cx a,b;"),
-    "rxx": ("p0", "a,b", "h a; h b; cx a,b; rz(p0) b; cx a,b; h a; h b;"),
-    "ryy": ("p0", "a,b", "rx(pi/2) a; rx(pi/2) b; cx a,b; rz(p0) b; cx a,b; rx(-pi/2) a; rx(-pi/2) b;"),
-    "rzx": ("p0", "a,b", "h b; cx a,b; rz(p0) b; cx a,b; h b;"),
-    "sxdg": ("", "a", "rx(-pi/2) a;"),
-    "iswap": ("", "a,b", "h a; h b; cx a,b; rz(-pi/2) b; cx a,b; h a; h b; rx(pi/2) a; rx(pi/2) b; "
-                         "cx a,b; rz(-pi/2) b; cx a,b; rx(-pi/2) a; rx(-pi/2) b;"),
-    "dcx": ("", "a,b", "cx a,b; cx b,a;"),
-    "ecr": ("", "a,b", "h b; cx a,b; rz(pi/4) b; cx a,b; h b; x a; h b; cx a,b; rz(-pi/4) b; cx a,b; h b;"),
-    "xx_plus_yy": ("p0,p1", "a,b", "rz(p1) a; h a; h b; cx a,b; rz(p0/2) b; cx a,b; h a; h b; "
-                   "rx(pi/2) a; rx(pi/2) b; cx a,b; rz(p0/2) b; cx a,b; rx(-pi/2) a; rx(-pi/2) b; rz(-p1) a;"),
-    "xx_minus_yy": ("p0,p1", "a,b", "rz(-p1) a; h a; h b; cx a,b; rz(p0/2) b; cx a,b; h a; h b; "
-                    "rx(pi/2) a; rx(pi/2) b; cx a,b; rz(-p0/2) b; cx a,b; rx(-pi/2) a; rx(-pi/2) b; rz(p1) a;"),
-    "ccz": ("", "a,b,c", "h c; ccx a,b,c; h c;"),
-}
-_DEFS_V2 = dict(_DEFS_COMMON, **{
-    "sx": ("", "a", "rx(pi/2) a;"),
-    "r": ("p0,p1", "a", "u3(p0,p1-pi/2,pi/2-p1) a;"),
-    "swap": ("", "a,b", "cx a,b; cx b,a; cx a,b;"),
-    "cswap": ("", "a,b,c", "cx c,b; ccx a,b,c; cx c,b;"),
-    "crx": ("p0", "a,b", "cu3(p0,-pi/2,pi/2) a,b;"),
-    "cry": ("p0", "a,b", "cu3(p0,0,0) a,b;"),
-    "csx": ("", "a,b", "cu3(pi/2,-pi/2,pi/2) a,b; u1(pi/4) a;"),
-    "cu": ("p0,p1,p2,p3", "a,b", "u1(p3) a; cu3(p0,p1,p2) a,b;"),
-    "cs": ("", "a,b", "cu1(pi/2) a,b;"),
-    "csdg": ("", "a,b", "cu1(-pi/2) a,b;"),
-})
-_DEFS_V3 = dict(_DEFS_COMMON, **{
-    "r": ("p0,p1", "a", "U(p0,p1-pi/2,pi/2-p1) a;"),
-    "csx": ("", "a,b", "crx(pi/2) a,b; p(pi/4) a;"),
-    "cs": ("", "a,b", "cp(pi/2) a,b;"),
-    "csdg": ("", "a,b", "cp(-pi/2) a,b;"),
-})
-# Catalogue gates written under another name that means exactly the same matrix.
-_RENAME_V2 = {"u": "u3", "p": "u1", "cp": "cu1"}
-_NATIVE_V2 = QELIB1_BUILTIN  # the only gates Qiskit's strict qasm2 reader knows
-_RENAME_V3 = {"u": "U"}
-_NATIVE_V3 = {"U", "p", "x", "y", "z", "h", "s", "sdg", "t", "tdg", "sx", "rx", "ry", "rz", "cx", "cy", "cz",
-              "cp", "crx", "cry", "crz", "ch", "swap", "ccx", "cswap", "cu", "id", "u1", "u2"}
+# The writer's definitions come from GateSpec.qasm2_def / qasm3_def. Each body uses only gates
+# that Qiskit's strict qasm2 reader knows (v2) or stdgates (v3); it may differ from the catalogue
+# gate by a global phase, which the writer measures numerically and adds to the
+# `// global_phase:` comment. Parameters are named p0, p1, ... because qiskit_qasm3_import binds
+# a definition's parameters in alphabetical order of their names.
+
+
+def _definition(name: str, version: int) -> str | None:
+    spec = GATES[name]
+    return spec.qasm2_def if version == 2 else spec.qasm3_def
+
 
 _DEF_GATES_CACHE: dict[int, dict[str, GateDef]] = {}
 
 
 def definition_text(name: str, version: int) -> str:
     """The ``gate`` definition the writer emits for catalogue gate ``name``."""
-    params, args, body = (_DEFS_V2 if version == 2 else _DEFS_V3)[name]
-    head = f"gate {name}" + (f"({params})" if params else "") + f" {args}"
+    text = _definition(name, version)
+    assert text is not None, name
     if version == 3:
-        head = head.replace(",", ", ")
-        body = body.replace(",", ", ")
-    return head + " { " + body + " }"
+        text = text.replace(",", ", ")
+    return f"gate {name}" + ("" if text.startswith("(") else " ") + text
 
 
 def definitions(version: int) -> dict[str, GateDef]:
@@ -187,23 +136,23 @@ def definitions(version: int) -> dict[str, GateDef]:
     if version not in _DEF_GATES_CACHE:
         from .parser import parse_definitions
 
-        defs = _DEFS_V2 if version == 2 else _DEFS_V3
+        defs = [name for name in GATES if _definition(name, version) is not None]
         inc = '"qelib1.inc"' if version == 2 else '"stdgates.inc"'
         text = f"OPENQASM {version}.0;\ninclude {inc};\n" + "\n".join(definition_text(n, version) for n in defs)
         _DEF_GATES_CACHE[version] = parse_definitions(text)
     return _DEF_GATES_CACHE[version]
 
 
-def native_name(name: str, params: list[float], version: int) -> tuple[str, list[float]] | None:
-    """The name (and parameters) under which the target library has catalogue gate ``name``
-    natively, or ``None`` when the writer must emit a definition."""
-    if version == 2:
-        name = _RENAME_V2.get(name, name)
-        return (name, params) if name in _NATIVE_V2 else None
-    name = _RENAME_V3.get(name, name)
-    if name in ("cu3", "cu1"):  # stdgates has cu/cp: same matrices with gamma = 0
-        name, params = ("cu", params + [0.0]) if name == "cu3" else ("cp", params)
-    return (name, params) if name in _NATIVE_V3 else None
+def native_name(name: str, version: int) -> str | None:
+    """The name under which the target library has catalogue gate ``name`` natively, or
+    ``None`` when the writer must emit its definition."""
+    spec = GATES[name]
+    if version == 3:
+        return spec.qasm3_name if spec.qasm3_def is None else None
+    if spec.qasm2_def is not None:
+        return None
+    return next((n for n in (spec.qasm2_name, *spec.qasm2_aliases) if n in QELIB1_BUILTIN), None)
+
 
 __all__ = [
     "GateDef", "library", "expand", "catalogue_gate", "protected_names", "QELIB1_BUILTIN", "definitions",

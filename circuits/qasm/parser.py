@@ -633,10 +633,7 @@ class Parser:
                 raise self.error(f"gate '{t[1]}' is applied to the same qubit twice in the body of '{name}'", t)
             body.append(("g", sub, exprs, argidx))
             depth = max(depth, sub.depth)
-            size += sub.size  # the expanded size, known now: callers check it before expanding
-            if size > self.limits.max_ops:
-                raise self.error(f"gate '{name}' expands to {size} operations or more, above max_ops={self.limits.max_ops}; "
-                                 "raise max_ops to read it", t)
+            size += sub.size  # the expanded size, known now: each call checks it before expanding
         if depth + 1 > self.limits.max_depth:
             raise self.error(f"gate '{name}' nests definitions {depth + 1} deep, above max_depth={self.limits.max_depth}", nt)
         g = GateDef(name, len(params), len(qargs), params=params, body=body, depth=depth + 1, size=size)

@@ -71,9 +71,9 @@ class _Writer:
         if op.name == "unitary":
             return self.unitary(op)
         params = [_float(p) for p in op.params]
-        native = native_name(op.name, params, self.version)
+        native = native_name(op.name, self.version)
         if native is not None:
-            return self.line(native[0], native[1], op.wires)
+            return self.line(native, params, op.wires)
         g = definitions(self.version).get(op.name)
         if g is None:  # pragma: no cover - every catalogue gate is covered by the tables
             raise QasmError(f"cannot write gate '{op.name}' as OpenQASM {self.version}")
