@@ -482,3 +482,29 @@ def test_large_input_parses_completely():
     assert len(c.ops) == 20_000
     assert c.ops[-1].name == "cx" and c.ops[-1].wires == (7, 0)
     assert c.ops[-2].params[0] == pytest.approx(9.999)
+
+
+def test_one_line_program_parses_completely():
+    # 10,000 statements on one line: positions are computed on demand, and the statement-level
+    # fast path must not depend on line breaks (speed is measured by experiments/bench_qasm.py)
+    body = "".join(f"rz({i}e-4) q[{i % 5}]; cx q[{i % 5}],q[{(i + 1) % 5}]; " for i in range(5_000))
+    c = loads(HEAD2 + "qreg q[5];\n" + body)
+    assert len(c.ops) == 10_000 and c.ops[-2].params[0] == pytest.approx(0.4999)
+
+
+def test_fast_path_and_general_parser_agree():
+    from qcstar.circuits.qasm.parser import Limits, Parser
+
+    text = HEAD2 + "qreg q[3];\nrz(-0.5) q[2];\nu3(1,2,3) q[0];\nc3x q[0],q[1],q[2],q[0];\n"
+    for fast in (True, False):
+        p = Parser(text, Limits(), "drop", False, fast=fast)
+        with pytest.raises(QasmError) as err:
+            p.parse()
+        assert (err.value.line, err.value.column) == (6, 1)
+    ok = text.replace("c3x q[0],q[1],q[2],q[0];\n", "cu1(0.25) q[2],q[0];\n")
+    results = []
+    for fast in (True, False):
+        p = Parser(ok, Limits(), "drop", False, fast=fast)
+        p.parse()
+        results.append([(o.name, o.wires, o.params) for o in p.ops])
+    assert results[0] == results[1] and len(results[0]) == 3
