@@ -89,6 +89,31 @@ def evaluate(expr: Expr, env: dict[str, float]) -> float:
     return out
 
 
+def check_constants(expr: Expr) -> None:
+    """Evaluate the constant parts of an expression in a gate body (``ln(0)`` next to a
+    parameter), as Qiskit folds them when the gate is defined: a definition that can never be
+    applied is refused even if no statement calls it."""
+    stack: list[float | None] = []
+    try:
+        for op, arg in expr.code:
+            if op == NUM:
+                stack.append(arg)
+            elif op == VAR:
+                stack.append(None)
+            elif op == BIN:
+                b = stack.pop()
+                a = stack[-1]
+                stack[-1] = None if a is None or b is None else _BINARY[arg](a, b)
+            elif stack[-1] is not None:
+                stack[-1] = -stack[-1] if op == NEG else arg(stack[-1])
+    except ZeroDivisionError:
+        raise expr.error("division by zero in a parameter expression") from None
+    except OverflowError:
+        raise expr.error("parameter expression overflows to infinity; expected a finite number") from None
+    except ValueError as exc:
+        raise expr.error(f"parameter expression cannot be evaluated ({exc})") from None
+
+
 _INT_LIMIT = 1 << 62
 
 

@@ -26,7 +26,7 @@ from ..linalg import nearest_unitary
 from ..resources import check_memory
 from .expressions import (
     BIN, CONSTS_V2, CONSTS_V3, FUNC, FUNCS_V2, FUNCS_V3, NEG, NUM, PRECEDENCE, RESERVED_V2, VAR,
-    Expr, evaluate, evaluate_int,
+    Expr, check_constants, evaluate, evaluate_int,
 )
 from .lexer import Source, Token, show
 from .library import GateDef, catalogue_gate, expand, library, protected_names
@@ -63,12 +63,14 @@ _V3_UNSUPPORTED = {
     "uint", "angle", "bool", "let", "box", "delay", "defcal", "cal", "defcalgrammar", "return", "break",
     "continue", "switch", "extern", "duration", "stretch", "complex", "array", "else", "end",
 }
+_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # 2.0, 2, 02.0 as Qiskit reads them
 _BODY_FORBIDDEN = {"gate", "qreg", "creg", "qubit", "bit", "measure", "reset", "include", "opaque", "if", "OPENQASM"}
 
 # The fast path: a gate call whose parameters are plain numbers and whose arguments are indexed
 # qubits. Anything else (expressions, comments inside the statement, broadcasts) falls back.
 _QARG = r"[A-Za-z_][A-Za-z0-9_]*[ \t]*\[[ \t]*[0-9]+[ \t]*\]"
-_CALL_HEAD = rf"([A-Za-z_][A-Za-z0-9_]*)[ \t]*(?:\(([^()]*)\))?[ \t]*({_QARG}(?:[ \t]*,[ \t]*{_QARG})*)[ \t]*"
+# (the name ends at a parenthesis or a blank: 'tr1[0]' is no call of t on r1[0])
+_CALL_HEAD = rf"([A-Za-z_][A-Za-z0-9_]*)(?:[ \t]*\(([^()]*)\)[ \t]*|[ \t]+)({_QARG}(?:[ \t]*,[ \t]*{_QARG})*)[ \t]*"
 _FAST_CALL = re.compile(_CALL_HEAD + ";")
 _FAST_CALL_LENIENT = re.compile(_CALL_HEAD + r"(?:;|(?=\r?\n)|\Z)")
 _FAST_QARG = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*\[[ \t]*([0-9]+)[ \t]*\]")
@@ -185,9 +187,9 @@ class Parser:
             raise self.error(f"expected the header 'OPENQASM 2.0;' or 'OPENQASM 3.0;' as the first statement, got {show(t)}", t)
         self.next()
         v = self.tok
-        if v[0] != "num" or v[1] not in ("2.0", "3.0", "3", "2"):
+        if v[0] != "num" or not _VERSION.fullmatch(v[1]) or float(v[1]) not in (2.0, 3.0):
             raise self.error(f"expected OpenQASM version 2.0 or 3.0 after 'OPENQASM', got {show(v)}", v)
-        self.version = 2 if v[1].startswith("2") else 3
+        self.version = int(float(v[1]))
         self.src.version = self.version  # before the next token is scanned: the lexer's rules follow it
         if self.version == 3:
             self.funcs, self.consts = FUNCS_V3, CONSTS_V3
@@ -259,7 +261,7 @@ class Parser:
         if self.version == 2 and self.only_headers:
             self.next()
             v = self.tok
-            if v[0] == "num" and v[1] in ("2.0", "2"):
+            if v[0] == "num" and _VERSION.fullmatch(v[1]) and float(v[1]) == 2.0:
                 self.next()
                 return self.end_statement("the OPENQASM header")
             raise self.error(f"the repeated header must name the same version 2.0, got {show(v)}", v)
@@ -365,10 +367,17 @@ class Parser:
             return [off + idx], t, bit, False
         return list(range(off, off + size)), t, bit, True
 
+    def another(self, closer: str) -> bool:
+        """After a list item: is another one coming? A trailing comma before ``closer`` is
+        allowed, as Qiskit's qasm2 reader allows it."""
+        if not self.at(","):
+            return False
+        self.next()
+        return not self.at(closer)
+
     def arg_list(self, allow_bits: bool) -> list[tuple[list[int], Token, bool, bool]]:
         args = [self.arg(allow_bits)]
-        while self.at(","):
-            self.next()
+        while self.another(";"):
             args.append(self.arg(allow_bits))
         return args
 
@@ -451,8 +460,7 @@ class Parser:
             self.next()
             return params
         params.append(self.expr(env))
-        while self.at(","):
-            self.next()
+        while self.another(")"):
             params.append(self.expr(env))
         self.expect(")", "to close the parameter list")
         return params
@@ -579,15 +587,13 @@ class Parser:
             self.next()
             if not self.at(")"):
                 params.append(self.param_name())
-                while self.at(","):
-                    self.next()
+                while self.another(")"):
                     params.append(self.param_name())
             self.expect(")", "to close the gate's parameter list")
         if len(set(params)) != len(params):
             raise self.error(f"gate '{name}' repeats a parameter name", nt)
         qargs = [self.qarg_name(name, params)]
-        while self.at(","):
-            self.next()
+        while self.another("{"):
             qargs.append(self.qarg_name(name, params))
         if len(set(qargs)) != len(qargs):
             raise self.error(f"gate '{name}' repeats a qubit argument name", nt)
@@ -615,6 +621,7 @@ class Parser:
                 self.next()
                 self.expect("(", "after 'gphase'")
                 e = self.expr(env)
+                check_constants(e)
                 self.expect(")", "to close 'gphase('")
                 self.end_statement("gphase(...)")
                 body.append(("p", e))
@@ -626,6 +633,8 @@ class Parser:
             self.next()
             sub = self.lookup(t)
             exprs = self.param_list(env)
+            for e in exprs:
+                check_constants(e)
             argidx = self.body_args(index, name)
             self.end_statement(f"the call of '{t[1]}'")
             self.check_call(sub, t, len(exprs), len(argidx))
@@ -665,9 +674,8 @@ class Parser:
             if self.at("["):
                 raise self.error(f"qubit arguments inside a gate body cannot be indexed ('{t[1]}[')", self.tok)
             out.append(index[t[1]])
-            if not self.at(","):
+            if not self.another(";"):
                 return out
-            self.next()
 
     # -- measurement, reset ------------------------------------------------------------
     def measure(self, target: tuple | None, start: Token) -> None:
