@@ -56,6 +56,18 @@ class Expr(NamedTuple):
         return self.source.error(message, self.offset)
 
 
+_MATH_ERRORS = (ZeroDivisionError, OverflowError, ValueError)
+
+
+def _refusal(expr: Expr, exc: Exception) -> QasmError:
+    """The message for a math error while evaluating ``expr``."""
+    if isinstance(exc, ZeroDivisionError):
+        return expr.error("division by zero in a parameter expression")
+    if isinstance(exc, OverflowError):
+        return expr.error("parameter expression overflows to infinity; expected a finite number")
+    return expr.error(f"parameter expression cannot be evaluated ({exc})")
+
+
 def evaluate(expr: Expr, env: dict[str, float]) -> float:
     """The value of a real expression; a finite float or a :class:`QasmError` at its start.
 
@@ -77,12 +89,8 @@ def evaluate(expr: Expr, env: dict[str, float]) -> float:
                 stack[-1] = -stack[-1]
             else:
                 stack[-1] = arg(stack[-1])
-    except ZeroDivisionError:
-        raise expr.error("division by zero in a parameter expression") from None
-    except OverflowError:
-        raise expr.error("parameter expression overflows to infinity; expected a finite number") from None
-    except ValueError as exc:
-        raise expr.error(f"parameter expression cannot be evaluated ({exc})") from None
+    except _MATH_ERRORS as exc:
+        raise _refusal(expr, exc) from None
     out = stack[0]
     if not math.isfinite(out):
         raise expr.error(f"parameter expression evaluates to {out}; expected a finite number")
@@ -106,12 +114,8 @@ def check_constants(expr: Expr) -> None:
                 stack[-1] = None if a is None or b is None else _BINARY[arg](a, b)
             elif stack[-1] is not None:
                 stack[-1] = -stack[-1] if op == NEG else arg(stack[-1])
-    except ZeroDivisionError:
-        raise expr.error("division by zero in a parameter expression") from None
-    except OverflowError:
-        raise expr.error("parameter expression overflows to infinity; expected a finite number") from None
-    except ValueError as exc:
-        raise expr.error(f"parameter expression cannot be evaluated ({exc})") from None
+    except _MATH_ERRORS as exc:
+        raise _refusal(expr, exc) from None
 
 
 _INT_LIMIT = 1 << 62
