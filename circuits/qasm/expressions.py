@@ -51,6 +51,7 @@ class Expr(NamedTuple):
     code: tuple
     offset: int
     source: Any  # lexer.Source
+    end: int = -1  # offset just after the expression's last token
 
     def error(self, message: str) -> QasmError:
         return self.source.error(message, self.offset)

@@ -20,18 +20,21 @@ from ..errors import QasmError
 Token = tuple  # (kind, text, start, end)
 
 _SPACE = re.compile(r"[ \t\r\n\f\v]*")
+# One match per token, whitespace included; the group number is the kind.
 _TOKEN = re.compile(
-    r"""
-     (?P<num>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
-    |(?P<id>[A-Za-z_][A-Za-z0-9_]*|π|τ|ℇ)
-    |(?P<str>"[^"\n]*")
-    |(?P<op>->|\*\*|==|[;,()\[\]{}+\-*/^=@<>!&|~%:])
-    |(?P<bad>.)
-    """,
+    r"""[ \t\r\n\f\v]*(?:
+     ((?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)  # 1 number
+    |([A-Za-z_][A-Za-z0-9_]*|π|τ|ℇ)                     # 2 identifier
+    |("[^"\n]*")                                        # 3 string
+    |(//[^\n]*)                                         # 4 line comment
+    |(/\*)                                              # 5 block comment
+    |(->|\*\*|==|[;,()\[\]{}+\-*/^=@<>!&|~%:])          # 6 operator
+    |(.)                                                # 7 anything else: an error
+    |(\Z)                                               # 8 end of input
+    )""",
     re.VERBOSE | re.DOTALL,
 )
-_KINDS = (None, "num", "id", "str", "op", "bad")
-_LINE_COMMENT = re.compile(r"//[^\n]*")
+_KINDS = (None, "num", "id", "str", "comment", "block", "op", "bad", "eof")
 _BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 _PHASE_COMMENT = re.compile(r"//[ \t]*global_phase:[ \t]*(\S+)[ \t\r]*$")
 _LEADING_ZERO = re.compile(r"0[0-9]+")
@@ -75,46 +78,45 @@ class Source:
         """The token starting at or after ``pos`` (whitespace and comments skipped)."""
         text = self.text
         while True:
-            pos = _SPACE.match(text, pos).end()
-            if text.startswith("/", pos):
-                if text.startswith("//", pos):
-                    m = _LINE_COMMENT.match(text, pos)
-                    if text.startswith("global_phase:", _SPACE.match(text, pos + 2).end()):
-                        pm = _PHASE_COMMENT.match(m.group())
-                        if pm:
-                            self.phase_comments.append(PhaseComment(pm.group(1), pos))
-                    pos = m.end()
-                    continue
-                if text.startswith("/*", pos):
-                    if self.version == 2:
-                        raise self.error("'/* */' comments are not OpenQASM 2 (only '//' line comments are); "
-                                         "use '//' or declare 'OPENQASM 3.0;'", pos)
-                    m = _BLOCK_COMMENT.match(text, pos)
-                    if m is None:
-                        raise self.error("unterminated block comment: expected '*/' before the end of the input", pos)
-                    pos = m.end()
-                    continue
+            m = _TOKEN.match(text, pos)
+            k = m.lastindex
+            start = m.start(k)
+            if k == 6 or k == 2 and self.version != 2:  # the common cases first
+                return (_KINDS[k], m.group(k), start, m.end())
+            if k == 4:
+                if text.startswith("global_phase:", _SPACE.match(text, start + 2).end()):
+                    pm = _PHASE_COMMENT.match(m.group(k))
+                    if pm:
+                        self.phase_comments.append(PhaseComment(pm.group(1), start))
+                pos = m.end()
+                continue
+            if k == 5:
+                if self.version == 2:
+                    raise self.error("'/* */' comments are not OpenQASM 2 (only '//' line comments are); "
+                                     "use '//' or declare 'OPENQASM 3.0;'", start)
+                bm = _BLOCK_COMMENT.match(text, start)
+                if bm is None:
+                    raise self.error("unterminated block comment: expected '*/' before the end of the input", start)
+                pos = bm.end()
+                continue
             break
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            return ("eof", "", pos, pos)
-        kind = _KINDS[m.lastindex]
-        s = m.group()
+        s = m.group(k)
+        kind = _KINDS[k]
         if kind == "bad":
             if s == '"':
-                raise self.error("unterminated string: expected a closing '\"' on the same line", pos)
+                raise self.error("unterminated string: expected a closing '\"' on the same line", start)
             if self.version == 2 and not s.isascii():
-                raise self.error(f"non-ASCII character {s!r}: OpenQASM 2 programs are ASCII outside comments", pos)
-            raise self.error(f"unexpected character {s!r}", pos)
+                raise self.error(f"non-ASCII character {s!r}: OpenQASM 2 programs are ASCII outside comments", start)
+            raise self.error(f"unexpected character {s!r}", start)
         if self.version == 2:
             if kind == "id" and s in _NON_ASCII_NAMES:
                 raise self.error(f"non-ASCII character {s!r}: OpenQASM 2 programs are ASCII outside comments "
-                                 f"(write '{_NON_ASCII_NAMES[s]}')", pos)
-            if kind == "num" and _LEADING_ZERO.fullmatch(s):
-                raise self.error(f"integer {s} has a leading zero, which OpenQASM 2 forbids; write {int(s)}", pos)
+                                 f"(write '{_NON_ASCII_NAMES[s]}')", start)
+            if kind == "num" and s[0] == "0" and _LEADING_ZERO.fullmatch(s):
+                raise self.error(f"integer {s} has a leading zero, which OpenQASM 2 forbids; write {int(s)}", start)
             if kind == "str" and not s.isascii():
-                raise self.error(f"non-ASCII string {s}: OpenQASM 2 programs are ASCII outside comments", pos)
-        return (kind, s, pos, m.end())
+                raise self.error(f"non-ASCII string {s}: OpenQASM 2 programs are ASCII outside comments", start)
+        return (kind, s, start, m.end())
 
 
 def show(tok: Token) -> str:

@@ -28,7 +28,7 @@ from .expressions import (
     BIN, CONSTS_V2, CONSTS_V3, FUNC, FUNCS_V2, FUNCS_V3, NEG, NUM, PRECEDENCE, RESERVED_V2, VAR,
     Expr, check_constants, evaluate, evaluate_int,
 )
-from .lexer import Source, Token, show
+from .lexer import _SPACE, Source, Token, show
 from .library import GateDef, catalogue_gate, expand, library, protected_names
 
 #: Default limits (all overridable per call).
@@ -64,6 +64,10 @@ _V3_UNSUPPORTED = {
     "continue", "switch", "extern", "duration", "stretch", "complex", "array", "else", "end",
 }
 _VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # 2.0, 2, 02.0 as Qiskit reads them
+_MAX_CONSTANTS = 100_000
+# statement words the general parser dispatches on (a gate of that name is never called)
+_KEYWORDS = frozenset({"OPENQASM", "include", "qreg", "creg", "qubit", "bit", "gate", "opaque", "if", "barrier",
+                       "measure", "reset", "DenseMatrix", "gphase"})
 _BODY_FORBIDDEN = {"gate", "qreg", "creg", "qubit", "bit", "measure", "reset", "include", "opaque", "if", "OPENQASM"}
 
 # The fast path: a gate call whose parameters are plain numbers and whose arguments are indexed
@@ -102,7 +106,9 @@ class Parser:
         self.dense_dev = 0.0
         self.n_dense = 0
         self.included = False
-        self.only_headers = True  # nothing but 'OPENQASM' headers read so far
+        self.only_headers = True
+        # values of constant parameter expressions by their text ("pi/2"): the fast path reuses them
+        self.constants: dict[str, float] = {}  # nothing but 'OPENQASM' headers read so far
         self.prev_end = 0
         self.tok: Token = self.src.scan(0)
 
@@ -387,7 +393,7 @@ class Parser:
         start = self.tok[2]
         code: list[tuple] = []
         self.expr_into(code, env, depth, integer)
-        return Expr(tuple(code), start, self.src)
+        return Expr(tuple(code), start, self.src, self.prev_end)
 
     def expr_into(self, code: list[tuple], env: dict[str, Any], depth: int, integer: bool) -> None:
         if depth > self.limits.max_expr_depth:
@@ -493,19 +499,40 @@ class Parser:
         if extra > 10_000:
             check_memory(total * _OP_BYTES, f"expanding the OpenQASM program to {total} operations")
 
-    def fast_call(self) -> bool:
-        """Read a simple gate call with one regex match; False (nothing consumed) otherwise."""
-        start = self.tok[2]
-        m = (_FAST_CALL_LENIENT if self.lenient else _FAST_CALL).match(self.text, start)
-        if m is None:
+    def fast_calls(self) -> bool:
+        """Read a run of simple gate calls, one regex match each, without tokens; False when
+        the current statement is not one (nothing consumed). A run ends at anything else,
+        comments included, which the lexer then reads as usual."""
+        text = self.text
+        match = (_FAST_CALL_LENIENT if self.lenient else _FAST_CALL).match
+        skip = _SPACE.match
+        pos, end = self.tok[2], -1
+        while True:
+            m = match(text, pos)
+            if m is None or not self.fast_apply(m):
+                break
+            end = m.end()
+            pos = skip(text, end).end()
+        if end < 0:
             return False
+        self.prev_end = end
+        self.tok = self.src.scan(end)
+        return True
+
+    def fast_apply(self, m: re.Match) -> bool:
+        """Apply one matched simple call; False (and nothing changed) when the general parser
+        must read it (an error to report, an expression, a keyword, a large definition...)."""
         name, ptext, atext = m.groups()
         values: list[float] = []
         if ptext is not None and ptext.strip():
             for p in ptext.split(","):
                 pm = _FAST_NUMBER.fullmatch(p)
-                if pm is None:
-                    return False
+                if pm is None:  # an expression the general parser has evaluated before?
+                    v = self.constants.get(p.strip())
+                    if v is None:
+                        return False
+                    values.append(v)
+                    continue
                 digits = pm.group(2)
                 if self.version == 2 and len(digits) > 1 and digits[0] == "0" and digits.isdigit():
                     return False
@@ -520,30 +547,29 @@ class Parser:
             if r is None or (len(idx) > 1 and idx[0] == "0") or int(idx) >= r[1]:
                 return False
             qubits.append(r[0] + int(idx))
+        if len(set(qubits)) != len(qubits):
+            return False
         if name == "DenseMatrix":
             if len(values) < 2 or values[0] not in (1.0, 2.0) or values[1] != 0.0:
                 return False
             k = int(values[0])
-            if len(values) - 2 != 2 * 4**k or len(qubits) != k or len(set(qubits)) != k:
+            if len(values) - 2 != 2 * 4**k or len(qubits) != k:
                 return False
-            self.apply_dense(values, qubits, self.tok)
+            self.apply_dense(values, qubits, ("id", name, m.start(), m.start() + len(name)))
+            return True
+        g = self.gates.get(name)
+        if (g is None or name in _KEYWORDS or g.size > 10_000 or len(values) != g.n_params
+                or len(qubits) != g.n_qubits or len(self.ops) + g.size > self.limits.max_ops):
+            return False
+        if g.catalogue is not None:
+            c = g.controls
+            self.ops.append(Op(g.catalogue, tuple(qubits[c:]), tuple(values), controls=tuple(qubits[:c])))
         else:
-            g = self.gates.get(name)
-            if (g is None or g.size > 10_000 or len(values) != g.n_params or len(qubits) != g.n_qubits or len(set(qubits)) != len(qubits)
-                    or len(self.ops) + g.size > self.limits.max_ops):
-                return False
-            if g.catalogue is not None:
-                c = g.controls
-                self.ops.append(Op(g.catalogue, tuple(qubits[c:]), tuple(values), controls=tuple(qubits[:c])))
-            else:
-                self.phase += expand(g, values, qubits, self.ops)
-        end = m.end()
-        self.prev_end = end
-        self.tok = self.src.scan(end)
+            self.phase += expand(g, values, qubits, self.ops)
         return True
 
     def gate_call(self) -> None:
-        if self.fast and self.fast_call():
+        if self.fast and self.fast_calls():
             return
         t = self.next()
         g = self.lookup(t)
@@ -554,6 +580,11 @@ class Parser:
         self.end_statement(f"the call of '{t[1]}'")
         self.check_call(g, t, len(params), len(args))
         values = [evaluate(e, {}) for e in params]
+        if len(self.constants) < _MAX_CONSTANTS:
+            for e, v in zip(params, values):
+                key = self.text[e.offset:e.end]
+                if "/*" not in key and "//" not in key:  # the fast path never sees comments
+                    self.constants[key] = v
         # broadcasting: whole registers of one size; indexed qubits repeat. A size-1 register is
         # a register like any other (as in Qiskit): it does not broadcast against a larger one.
         sizes = {len(a[0]) for a in args if a[3]}
@@ -717,7 +748,7 @@ class Parser:
 
     # -- MNISQ Dense -----------------------------------------------------------------
     def dense(self) -> None:
-        if self.fast and self.fast_call():
+        if self.fast and self.fast_calls():
             return
         t = self.next()
         self.expect("(", "after 'DenseMatrix'")
