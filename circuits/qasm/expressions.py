@@ -35,12 +35,8 @@ RESERVED_V2 = frozenset(FUNCS_V2) | frozenset(CONSTS_V2)
 PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "^": 4}
 
 
-def _pow(a: float, b: float) -> float:
-    return math.pow(a, b)
-
-
 _BINARY: dict[str, Callable[[float, float], float]] = {
-    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b, "^": _pow,
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b, "^": math.pow,
 }
 
 

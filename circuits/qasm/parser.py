@@ -856,7 +856,7 @@ def loads(
         ['h', 'h', 'cx']
     """
     if not isinstance(text, str):
-        raise QasmError(f"loads expects the program as a str, got {type(text).__name__}")
+        raise QasmConfigError(f"loads expects the program as a str, got {type(text).__name__}; decode bytes first")
     limits = Limits(max_size, max_qubits, max_depth, max_expr_depth, max_ops, dense_tolerance)
     _check_options(measurements, limits)
     if len(text) > max_size:

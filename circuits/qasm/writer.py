@@ -166,7 +166,7 @@ def dumps(circuit: Circuit, *, version: int = 2, dense: str = "decompose", preci
     if dense not in ("dense", "decompose"):
         raise QasmConfigError(f"dense must be 'dense' (MNISQ's DenseMatrix lines) or 'decompose' (u3/cx), got {dense!r}")
     if not isinstance(circuit, Circuit):
-        raise QasmError(f"dumps expects a circuits.Circuit, got {type(circuit).__name__}")
+        raise QasmConfigError(f"dumps expects a circuits.Circuit, got {type(circuit).__name__}")
     if circuit.batch_size is not None:
         raise QasmError(
             f"the circuit is batched (batch size {circuit.batch_size}); QASM holds one circuit: "

@@ -306,6 +306,17 @@ def test_qubit_limit(text, line, column):
     assert loads(text).n_qubits > 64
 
 
+def test_option_mistakes_are_config_errors():
+    from qcstar.circuits.errors import ConfigError
+
+    text = HEAD2 + "qreg q[1];\n"
+    for kwargs in ({"measurements": "sometimes"}, {"max_ops": -1}, {"max_qubits": 2.5}, {"dense_tolerance": float("nan")}):
+        with pytest.raises(ConfigError, match=next(iter(kwargs))):
+            loads(text, **kwargs)
+    with pytest.raises(ConfigError, match="str"):
+        loads(text.encode())  # type: ignore[arg-type]
+
+
 def test_limits():
     with pytest.raises(QasmError, match="max_size") as err:
         loads(Q1 + "h q[0];\n" * 100, max_size=200)

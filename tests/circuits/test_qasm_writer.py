@@ -148,6 +148,28 @@ def test_dumps_errors():
         dumps(Circuit(3).append(Op("rxx", (0, 1), (0.1,), controls=(2,))))
 
 
+def test_option_mistakes_are_config_errors():
+    from qcstar.circuits.errors import ConfigError
+
+    for kwargs in ({"version": 4}, {"dense": "nope"}, {"precision": 0}, {"precision": 2.5}):
+        with pytest.raises(ConfigError, match=next(iter(kwargs))):
+            dumps(Circuit(1), **kwargs)
+    with pytest.raises(ConfigError, match="Circuit"):
+        dumps("OPENQASM 2.0;")  # type: ignore[arg-type]
+
+
+def test_default_is_plain_openqasm_and_dense_is_on_request():
+    u = torch.linalg.qr(torch.randn(4, 4, dtype=torch.complex128, generator=torch.Generator().manual_seed(3)))[0]
+    c = Circuit(2).h(0).unitary(u, [0, 1])
+    plain = dumps(c)
+    assert "DenseMatrix" not in plain
+    qasm2.loads(plain)  # other readers accept the default output
+    assert "DenseMatrix(2,0," in dumps(c, dense="dense")
+    ref = unitary_matrix(c)
+    for text in (plain, dumps(c, dense="dense")):
+        assert torch.allclose(unitary_matrix(loads(text)), ref, atol=1e-10)
+
+
 def test_precision_option():
     c = Circuit(1).rx(0.123456789123, 0)
     assert "rx(0.123457)" in dumps(c, precision=6)
