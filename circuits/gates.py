@@ -70,8 +70,11 @@ class GateSpec:
     # which knows only the gates of the original qelib1.inc (arXiv:1707.03429).
     qasm2_def: str | None = None
     qasm3_def: str | None = None
-    qasm2_aliases: tuple[str, ...] = ()  # more qelib1.inc names of this gate ("u3" for u)
-    qasm3_aliases: tuple[str, ...] = ()  # more stdgates.inc names of this gate ("phase" for p)
+    # More names of this gate's matrix in qelib1.inc / stdgates.inc ("u3" for u, "phase" for p);
+    # a reader maps a name to the gate whose own name it is first ("u1" is u1, not p), a
+    # writer uses the first name the target library has.
+    qasm2_aliases: tuple[str, ...] = ()
+    qasm3_aliases: tuple[str, ...] = ()
     qasm2_controlled: tuple[tuple[str, int], ...] = ()  # qelib1.inc names of multi-controlled forms
 
     @cached_property
@@ -412,8 +415,7 @@ _SPECS: list[GateSpec] = [
     GateSpec(
         name="p", num_wires=1, num_params=1, matrix_fn=p_matrix, kind="diag",
         qasm2_name="p", qasm3_name="p",
-        qasm2_def="(p0) a { u1(p0) a; }",
-        qasm3_aliases=("phase",),
+        qasm2_aliases=("u1",), qasm3_aliases=("phase",),
         pennylane_name="PhaseShift",
     ),
     GateSpec(
@@ -534,14 +536,13 @@ _SPECS: list[GateSpec] = [
     GateSpec(
         name="cp", num_wires=2, num_params=1, matrix_fn=_controlled_fn(p_matrix), kind="diag",
         qasm2_name="cp", qasm3_name="cp",
-        qasm2_def="(p0) a,b { cu1(p0) a,b; }",
-        qasm3_aliases=("cphase",),
+        qasm2_aliases=("cu1",), qasm3_aliases=("cphase",),
         controlled_base="p", num_controls=1, pennylane_name="ControlledPhaseShift",
     ),
     GateSpec(
         name="cu1", num_wires=2, num_params=1, matrix_fn=_controlled_fn(p_matrix), kind="diag",
         qasm2_name="cu1", qasm3_name=None,
-        qasm3_def="(p0) a,b { cp(p0) a,b; }",
+        qasm3_aliases=("cp",),
         controlled_base="u1", num_controls=1, pennylane_name="ControlledPhaseShift",
     ),
     GateSpec(

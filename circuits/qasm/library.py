@@ -60,14 +60,17 @@ def library(version: int) -> dict[str, GateDef]:
     if version in _LIB_CACHE:
         return _LIB_CACHE[version]
     lib: dict[str, GateDef] = {}
-    for spec in GATES.values():  # the catalogue knows its QASM names (circuits.gates.GateSpec)
-        names = (spec.qasm2_name, *spec.qasm2_aliases) if version == 2 else (spec.qasm3_name, *spec.qasm3_aliases)
-        for name in names:
-            if name is not None:
-                lib[name] = catalogue_gate(name, spec.name)
+    specs = list(GATES.values())  # the catalogue knows its QASM names (circuits.gates.GateSpec)
+    for spec in specs:  # aliases first: a gate's own name wins over another gate's alias
+        for name in spec.qasm2_aliases if version == 2 else spec.qasm3_aliases:
+            lib[name] = catalogue_gate(name, spec.name)
         if version == 2:
             for name, controls in spec.qasm2_controlled:
                 lib[name] = catalogue_gate(name, spec.name, controls)
+    for spec in specs:
+        name = spec.qasm2_name if version == 2 else spec.qasm3_name
+        if name is not None:
+            lib[name] = catalogue_gate(name, spec.name)
     if version == 2:
         from .parser import parse_definitions
 
@@ -148,7 +151,9 @@ def native_name(name: str, version: int) -> str | None:
     ``None`` when the writer must emit its definition."""
     spec = GATES[name]
     if version == 3:
-        return spec.qasm3_name if spec.qasm3_def is None else None
+        if spec.qasm3_def is not None:
+            return None
+        return next((n for n in (spec.qasm3_name, *spec.qasm3_aliases) if n is not None), None)
     if spec.qasm2_def is not None:
         return None
     return next((n for n in (spec.qasm2_name, *spec.qasm2_aliases) if n in QELIB1_BUILTIN), None)
