@@ -65,6 +65,18 @@ class GateSpec:
     pennylane_name: str | None = None
     pennylane_fn: PennyLaneFn | None = None
     aliases: tuple[str, ...] = ()  # other input spellings (PennyLane names are added to ALIASES too)
+    # OpenQASM beyond the two names above (circuits.qasm derives its reader and writer tables
+    # from these). A definition is "(params) qubits { body }" or "qubits { body }", written by
+    # dumps for readers that lack the gate: in OpenQASM 2 those are Qiskit's strict qasm2 reader,
+    # which knows only the gates of the original qelib1.inc (arXiv:1707.03429).
+    qasm2_def: str | None = None
+    qasm3_def: str | None = None
+    # More names of this gate's matrix in qelib1.inc / stdgates.inc ("u3" for u, "phase" for p);
+    # a reader maps a name to the gate whose own name it is first ("u1" is u1, not p), a
+    # writer uses the first name the target library has.
+    qasm2_aliases: tuple[str, ...] = ()
+    qasm3_aliases: tuple[str, ...] = ()
+    qasm2_controlled: tuple[tuple[str, int], ...] = ()  # qelib1.inc names of multi-controlled forms
 
     @cached_property
     def monomial(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -335,6 +347,7 @@ _SPECS: list[GateSpec] = [
     GateSpec(
         name="x", num_wires=1, num_params=0, matrix_fn=_const(_X), kind="perm",
         qasm2_name="x", qasm3_name="x",
+        qasm2_controlled=(("c3x", 3), ("c4x", 4)),
         pennylane_name="PauliX",
     ),
     GateSpec(
@@ -377,11 +390,15 @@ _SPECS: list[GateSpec] = [
     GateSpec(
         name="sx", num_wires=1, num_params=0, matrix_fn=_const(_SX), kind="dense",
         qasm2_name="sx", qasm3_name="sx",
+        qasm2_def="a { rx(pi/2) a; }",
+        qasm2_controlled=(("c3sqrtx", 3),),
         pennylane_name="SX",
     ),
     GateSpec(
         name="sxdg", num_wires=1, num_params=0, matrix_fn=_const(_SXDG), kind="dense",
         qasm2_name="sxdg", qasm3_name=None,
+        qasm2_def="a { rx(-pi/2) a; }",
+        qasm3_def="a { rx(-pi/2) a; }",
         pennylane_name="Adjoint(SX)",
         aliases=("sx_dg",),
     ),
@@ -403,6 +420,7 @@ _SPECS: list[GateSpec] = [
     GateSpec(
         name="p", num_wires=1, num_params=1, matrix_fn=p_matrix, kind="diag",
         qasm2_name="p", qasm3_name="p",
+        qasm2_aliases=("u1",), qasm3_aliases=("phase",),
         pennylane_name="PhaseShift",
         aliases=("phase",),
     ),
@@ -419,17 +437,21 @@ _SPECS: list[GateSpec] = [
     GateSpec(
         name="u", num_wires=1, num_params=3, matrix_fn=u_matrix, kind="dense",
         qasm2_name="u", qasm3_name="U",
+        qasm2_aliases=("u3",), qasm3_aliases=("u3",),
         pennylane_name="U3",
         aliases=("u3",),
     ),
     GateSpec(
         name="r", num_wires=1, num_params=2, matrix_fn=r_matrix, kind="dense",
         qasm2_name=None, qasm3_name=None,
+        qasm2_def="(p0,p1) a { u3(p0,p1-pi/2,pi/2-p1) a; }",
+        qasm3_def="(p0,p1) a { U(p0,p1-pi/2,pi/2-p1) a; }",
         pennylane_fn=_pl_r,
     ),
     GateSpec(
         name="cx", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_X)), kind="perm",
         qasm2_name="cx", qasm3_name="cx",
+        qasm3_aliases=("CX",),
         controlled_base="x", num_controls=1, pennylane_name="CNOT",
     ),
     GateSpec(
@@ -450,46 +472,67 @@ _SPECS: list[GateSpec] = [
     GateSpec(
         name="csx", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_SX)), kind="dense",
         qasm2_name="csx", qasm3_name=None,
+        qasm2_def="a,b { cu3(pi/2,-pi/2,pi/2) a,b; u1(pi/4) a; }",
+        qasm3_def="a,b { crx(pi/2) a,b; p(pi/4) a; }",
         controlled_base="sx", num_controls=1, pennylane_name="C(SX)",
     ),
     GateSpec(
         name="cs", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_S)), kind="diag",
         qasm2_name=None, qasm3_name=None,
+        qasm2_def="a,b { cu1(pi/2) a,b; }",
+        qasm3_def="a,b { cp(pi/2) a,b; }",
         controlled_base="s", num_controls=1, pennylane_name="C(S)",
     ),
     GateSpec(
         name="csdg", num_wires=2, num_params=0, matrix_fn=_const(_ctrl_const(_SDG)), kind="diag",
         qasm2_name=None, qasm3_name=None,
+        qasm2_def="a,b { cu1(-pi/2) a,b; }",
+        qasm3_def="a,b { cp(-pi/2) a,b; }",
         controlled_base="sdg", num_controls=1, pennylane_name="C(Adjoint(S))",
     ),
     GateSpec(
         name="swap", num_wires=2, num_params=0, matrix_fn=_const(_perm_matrix([0, 2, 1, 3])), kind="perm",
         qasm2_name="swap", qasm3_name="swap",
+        qasm2_def="a,b { cx a,b; cx b,a; cx a,b; }",
         pennylane_name="SWAP",
     ),
     GateSpec(
         name="iswap", num_wires=2, num_params=0, matrix_fn=_const(_ISWAP), kind="dense",
         qasm2_name=None, qasm3_name=None,
+        qasm2_def=(
+            "a,b { h a; h b; cx a,b; rz(-pi/2) b; cx a,b; h a; h b; rx(pi/2) a; rx(pi/2) b; cx a,b; "
+            "rz(-pi/2) b; cx a,b; rx(-pi/2) a; rx(-pi/2) b; }"
+        ),
+        qasm3_def=(
+            "a,b { h a; h b; cx a,b; rz(-pi/2) b; cx a,b; h a; h b; rx(pi/2) a; rx(pi/2) b; cx a,b; "
+            "rz(-pi/2) b; cx a,b; rx(-pi/2) a; rx(-pi/2) b; }"
+        ),
         pennylane_name="ISWAP",
     ),
     GateSpec(
         name="dcx", num_wires=2, num_params=0, matrix_fn=_const(_perm_matrix([0, 2, 3, 1])), kind="perm",
         qasm2_name=None, qasm3_name=None,
+        qasm2_def="a,b { cx a,b; cx b,a; }",
+        qasm3_def="a,b { cx a,b; cx b,a; }",
         pennylane_fn=_pl_dcx,
     ),
     GateSpec(
         name="ecr", num_wires=2, num_params=0, matrix_fn=_const(_ECR), kind="dense",
         qasm2_name=None, qasm3_name=None,
+        qasm2_def="a,b { h b; cx a,b; rz(pi/4) b; cx a,b; h b; x a; h b; cx a,b; rz(-pi/4) b; cx a,b; h b; }",
+        qasm3_def="a,b { h b; cx a,b; rz(pi/4) b; cx a,b; h b; x a; h b; cx a,b; rz(-pi/4) b; cx a,b; h b; }",
         pennylane_name="ECR",
     ),
     GateSpec(
         name="crx", num_wires=2, num_params=1, matrix_fn=_controlled_fn(rx_matrix), kind="dense",
         qasm2_name="crx", qasm3_name="crx",
+        qasm2_def="(p0) a,b { cu3(p0,-pi/2,pi/2) a,b; }",
         controlled_base="rx", num_controls=1, pennylane_name="CRX",
     ),
     GateSpec(
         name="cry", num_wires=2, num_params=1, matrix_fn=_controlled_fn(ry_matrix), kind="dense",
         qasm2_name="cry", qasm3_name="cry",
+        qasm2_def="(p0) a,b { cu3(p0,0,0) a,b; }",
         controlled_base="ry", num_controls=1, pennylane_name="CRY",
     ),
     GateSpec(
@@ -500,52 +543,80 @@ _SPECS: list[GateSpec] = [
     GateSpec(
         name="cp", num_wires=2, num_params=1, matrix_fn=_controlled_fn(p_matrix), kind="diag",
         qasm2_name="cp", qasm3_name="cp",
+        qasm2_aliases=("cu1",), qasm3_aliases=("cphase",),
         controlled_base="p", num_controls=1, pennylane_name="ControlledPhaseShift",
         aliases=("cphase",),
     ),
     GateSpec(
         name="cu1", num_wires=2, num_params=1, matrix_fn=_controlled_fn(p_matrix), kind="diag",
-        qasm2_name="cu1", qasm3_name="cu1",
+        qasm2_name="cu1", qasm3_name=None,
+        qasm3_aliases=("cp",),
         controlled_base="u1", num_controls=1, pennylane_name="ControlledPhaseShift",
     ),
     GateSpec(
         name="cu3", num_wires=2, num_params=3, matrix_fn=_controlled_fn(u_matrix), kind="dense",
-        qasm2_name="cu3", qasm3_name="cu3",
+        qasm2_name="cu3", qasm3_name=None,
+        qasm3_def="(p0,p1,p2) a,b { cu(p0,p1,p2,0) a,b; }",
         controlled_base="u", num_controls=1, pennylane_name="C(U3)",
     ),
     GateSpec(
         name="cu", num_wires=2, num_params=4, matrix_fn=_cu, kind="dense",
         qasm2_name="cu", qasm3_name="cu",
+        qasm2_def="(p0,p1,p2,p3) a,b { u1(p3) a; cu3(p0,p1,p2) a,b; }",
         pennylane_fn=_pl_cu,
     ),
     GateSpec(
         name="rxx", num_wires=2, num_params=1, matrix_fn=_pauli_exp(_X, _X), kind="dense",
         qasm2_name="rxx", qasm3_name=None,
+        qasm2_def="(p0) a,b { h a; h b; cx a,b; rz(p0) b; cx a,b; h a; h b; }",
+        qasm3_def="(p0) a,b { h a; h b; cx a,b; rz(p0) b; cx a,b; h a; h b; }",
         pennylane_name="IsingXX",
     ),
     GateSpec(
         name="ryy", num_wires=2, num_params=1, matrix_fn=_pauli_exp(_Y, _Y), kind="dense",
         qasm2_name=None, qasm3_name=None,
+        qasm2_def="(p0) a,b { rx(pi/2) a; rx(pi/2) b; cx a,b; rz(p0) b; cx a,b; rx(-pi/2) a; rx(-pi/2) b; }",
+        qasm3_def="(p0) a,b { rx(pi/2) a; rx(pi/2) b; cx a,b; rz(p0) b; cx a,b; rx(-pi/2) a; rx(-pi/2) b; }",
         pennylane_name="IsingYY",
     ),
     GateSpec(
         name="rzz", num_wires=2, num_params=1, matrix_fn=_pauli_exp(_Z, _Z), kind="diag",
         qasm2_name="rzz", qasm3_name=None,
+        qasm2_def="(p0) a,b { cx a,b; rz(p0) b; cx a,b; }",
+        qasm3_def="(p0) a,b { cx a,b; rz(p0) b; cx a,b; }",
         pennylane_name="IsingZZ",
     ),
     GateSpec(
         name="rzx", num_wires=2, num_params=1, matrix_fn=_pauli_exp(_Z, _X), kind="dense",
         qasm2_name=None, qasm3_name=None,
+        qasm2_def="(p0) a,b { h b; cx a,b; rz(p0) b; cx a,b; h b; }",
+        qasm3_def="(p0) a,b { h b; cx a,b; rz(p0) b; cx a,b; h b; }",
         pennylane_fn=_pl_rzx,
     ),
     GateSpec(
         name="xx_plus_yy", num_wires=2, num_params=2, matrix_fn=_xx_plus_yy, kind="dense",
         qasm2_name=None, qasm3_name=None,
+        qasm2_def=(
+            "(p0,p1) a,b { rz(p1) a; h a; h b; cx a,b; rz(p0/2) b; cx a,b; h a; h b; rx(pi/2) a; "
+            "rx(pi/2) b; cx a,b; rz(p0/2) b; cx a,b; rx(-pi/2) a; rx(-pi/2) b; rz(-p1) a; }"
+        ),
+        qasm3_def=(
+            "(p0,p1) a,b { rz(p1) a; h a; h b; cx a,b; rz(p0/2) b; cx a,b; h a; h b; rx(pi/2) a; "
+            "rx(pi/2) b; cx a,b; rz(p0/2) b; cx a,b; rx(-pi/2) a; rx(-pi/2) b; rz(-p1) a; }"
+        ),
         pennylane_fn=_pl_xx_plus_yy,
     ),
     GateSpec(
         name="xx_minus_yy", num_wires=2, num_params=2, matrix_fn=_xx_minus_yy, kind="dense",
         qasm2_name=None, qasm3_name=None,
+        qasm2_def=(
+            "(p0,p1) a,b { rz(-p1) a; h a; h b; cx a,b; rz(p0/2) b; cx a,b; h a; h b; rx(pi/2) a; "
+            "rx(pi/2) b; cx a,b; rz(-p0/2) b; cx a,b; rx(-pi/2) a; rx(-pi/2) b; rz(p1) a; }"
+        ),
+        qasm3_def=(
+            "(p0,p1) a,b { rz(-p1) a; h a; h b; cx a,b; rz(p0/2) b; cx a,b; h a; h b; rx(pi/2) a; "
+            "rx(pi/2) b; cx a,b; rz(-p0/2) b; cx a,b; rx(-pi/2) a; rx(-pi/2) b; rz(p1) a; }"
+        ),
         pennylane_fn=_pl_xx_minus_yy,
     ),
     GateSpec(
@@ -556,11 +627,14 @@ _SPECS: list[GateSpec] = [
     GateSpec(
         name="ccz", num_wires=3, num_params=0, matrix_fn=_const(_CCZ), kind="diag",
         qasm2_name=None, qasm3_name=None,
+        qasm2_def="a,b,c { h c; ccx a,b,c; h c; }",
+        qasm3_def="a,b,c { h c; ccx a,b,c; h c; }",
         controlled_base="z", num_controls=2, pennylane_name="CCZ",
     ),
     GateSpec(
         name="cswap", num_wires=3, num_params=0, matrix_fn=_const(_cswap()), kind="perm",
         qasm2_name="cswap", qasm3_name="cswap",
+        qasm2_def="a,b,c { cx c,b; ccx a,b,c; cx c,b; }",
         controlled_base="swap", num_controls=1, pennylane_name="CSWAP",
         aliases=("fredkin",),
     ),

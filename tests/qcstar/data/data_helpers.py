@@ -82,7 +82,7 @@ def make_mnisq_zip(clean: Path, path: Path, name: str, n: int, *, base: bool = F
                 text = (clean / "qasm_base" / str(j)).read_text().replace("u3(", "u(")
                 text = "\n".join(ln for ln in text.splitlines() if not ln.startswith("//")) + "\n"
             else:
-                text = qasm.dumps(c, precision=6).replace(";", "")
+                text = qasm.dumps(c, dense="dense", precision=6).replace(";", "")
             z.writestr(f"{name}/qasm/{i}", text)
             z.writestr(f"{name}/label/{i}", str(i))
             z.writestr(f"{name}/fidelity/{i}", six_digits(float((clean / "fidelity" / str(j)).read_text())))
