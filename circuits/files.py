@@ -1,5 +1,5 @@
-"""Atomic file writes, the one mechanism every layer uses (DESIGN.md: "files we write are written
-atomically"): a killed run never leaves a half-written file that a resume would trust.
+"""Atomic file writes, the one mechanism every layer uses (README, "Conventions": files we write are written
+atomically): a killed run never leaves a half-written file that a resume would trust.
 """
 
 from __future__ import annotations

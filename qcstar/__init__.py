@@ -19,7 +19,9 @@ from qcstar.circuits.errors import (  # re-exported: one hierarchy for the whole
     QcstarError,
     ResourceError,
     ShapeError,
+    StateError,
 )
+
 
 def _package_version() -> str:
     """The installed distribution's version: pyproject.toml is the one place it is written."""
@@ -52,5 +54,5 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BackendError", "ConfigError", "ResourceError", "DataError", "GateError", "MissingDependencyError", "QasmError", "QcstarError",
-    "ShapeError", "__version__", *_LAZY,
+    "ShapeError", "StateError", "__version__", *_LAZY,
 ]
