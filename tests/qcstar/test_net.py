@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from qcstar import circuits
-from qcstar.circuits.errors import QcstarError, ShapeError
+from qcstar.circuits.errors import ConfigError, QcstarError, ShapeError
 from qcstar.circuits.statevector import unitary_matrix
 from qcstar import algebra
 from qcstar.circuits.decompose import multiplexed_rotation as gray_code_multiplexor
@@ -217,7 +217,7 @@ def test_tasks_mode_shapes_and_independence():
 def test_bad_arguments():
     with pytest.raises(QcstarError):
         QCStarNet(n_qubits=2, n_circuits=2, n_layers=1, entangler="star")
-    with pytest.raises(ShapeError):
+    with pytest.raises(ConfigError):  # issue 8: configuration mistakes are ConfigError (was ShapeError)
         QCStarNet(n_qubits=0, n_circuits=2, n_layers=1)
     net = make(2)
     with pytest.raises(ShapeError):
