@@ -163,13 +163,16 @@ def readout_diagonal(x: Tensor, table: Tensor | None, *, index_blocks: bool = Fa
 
     ``diag(R)[s, k] = sum_{c, x} |X[c, x, s]|**2 O_k[x]``: the index register is traced out.
     This is what the net's forward pass uses (cost O(M d n_obs), no d x d products).
-    ``table=None`` is the Born probabilities (:func:`probs_table`) without building the
-    ``(2**n, 2**n)`` identity; with it ``x`` must be blocked (``index_blocks=True``, see
-    :func:`readout`) or have ``M = 2**n`` rows (no index register).
+    ``table=None`` is the Born probabilities of the system (:func:`probs_table`) without
+    building the ``(2**n, 2**n)`` identity; it needs ``x`` blocked (``index_blocks=True``, see
+    :func:`readout`), which tells the system's size.
     """
     if table is None:
         if not index_blocks:
-            x = x.unsqueeze(-3)  # one block: the rows are the observable's basis
+            raise ShapeError(
+                "readout_diagonal(x, None) needs x blocked as (..., 2**a, 2**n, d) with index_blocks=True "
+                "(or pass probs_table(n) for a flat x)"
+            )
         xb, _ = _split(x, x.shape[-2], True)
     else:
         xb, _ = _split(x, table.shape[0], index_blocks)

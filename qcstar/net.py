@@ -489,7 +489,10 @@ class QCStarNet(nn.Module):
         x = x.to(device=self._device, dtype=self.real_dtype)
         if not bool(torch.isfinite(x).all()):
             bad = int((~torch.isfinite(x)).flatten(1).any(1).nonzero()[0])
-            raise DataError(f"QCStarNet: image {bad} of the batch holds NaN or infinite values; clean or drop it first")
+            raise DataError(
+                f"QCStarNet: image {bad} of the batch holds NaN or infinite values in the net's {self.real_dtype} "
+                "(float32 overflows beyond 3.4e38); clean, rescale or drop it first"
+            )
         return x, single
 
     def angles(self, x: Tensor) -> Tensor:
