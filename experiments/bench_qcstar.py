@@ -38,6 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qcstar.circuits.decompose import multiplexed_rotation as gray_code_multiplexor  # noqa: E402
+from qcstar.circuits.gates import GATES  # noqa: E402
 from qcstar.circuits.files import write_atomic  # noqa: E402
 from qcstar.net import QCStarNet  # noqa: E402
 
@@ -74,7 +75,10 @@ def pennylane_features(net: QCStarNet, x: torch.Tensor, *, variant: str = "gray"
     angles = angles.to(torch.float64)
     vs = net.interaction_unitaries().to(torch.complex128)
     if variant == "fused":
-        mats = net._layer_mats(angles).to(torch.complex128)  # (B, L, D, n, 2, 2), same gate matrices
+        mats = None  # (B, L, D, n, 2, 2): the catalogue's matrices, the rotations in order
+        for r, name in enumerate(net.rotations):
+            m = GATES[name].matrix_fn([angles[..., r]], torch.complex128)
+            mats = m if mats is None else m @ mats
         # block-diagonal over the index value: (B, L, n, D*2, D*2), index = c*2 + target bit
         bd = torch.zeros(*mats.shape[:2], n, 2 * net.n_padded, 2 * net.n_padded, dtype=torch.complex128)
         for c in range(net.n_padded):
