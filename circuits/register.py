@@ -178,6 +178,7 @@ class ColumnProgram:
         self._phase = template.global_phase
         self._phase_index = template.metadata.get("phase_index")
         self._perm_tensors: dict[tuple, tuple[Tensor, Tensor, Tensor | None]] = {}
+        self._device_copies: dict[tuple, Tensor] = {}
         n_layers_chunks = sum(
             len(wire_chunks(n, max_chunk)) for kind, _ in self._steps if kind == "layer"
         )
@@ -192,7 +193,7 @@ class ColumnProgram:
         for name, idx in self._index.items():
             spec = GATES[name]
             if spec.num_params:
-                index = idx.to(values.device)
+                index = self._on(("index", name), idx, values.device)
                 params = [values[:, index[:, j]] for j in range(spec.num_params)]  # (B, uses, R) each
                 out[name] = spec.matrix_fn(params, dtype)
             else:
@@ -206,11 +207,19 @@ class ColumnProgram:
         blocks = [mats[name] for name in self._index] + [torch.eye(2, dtype=dtype, device=device).expand(1, 1, r, 2, 2)]
         bm = max(b.shape[0] for b in blocks)
         every = torch.cat([b.expand(bm, b.shape[1], r, 2, 2) for b in blocks], dim=1)
-        table = self._depth_index.to(device)
+        table = self._on(("depth",), self._depth_index, device)
         fused = every[:, table[0]]
         for k in range(1, table.shape[0]):
             fused = every[:, table[k]] @ fused
         return list(fused.unbind(1))  # one backward node for all slots
+
+    def _on(self, key: tuple, tensor: Tensor, device) -> Tensor:
+        """``tensor`` on ``device``, copied there once (no host-to-device copy per run)."""
+        full = (*key, str(device))
+        hit = self._device_copies.get(full)
+        if hit is None:
+            hit = self._device_copies[full] = tensor.to(device)
+        return hit
 
     def _perm(self, step: tuple[np.ndarray, np.ndarray | None], device, real: torch.dtype):
         key = (id(step), str(device), real)
@@ -236,9 +245,11 @@ class ColumnProgram:
         """The columns' states ``(B, S, 2**a, 2**n)`` (a view); see :func:`simulate_columns`."""
         if dtype not in (torch.complex64, torch.complex128):
             raise ShapeError(f"simulate_columns needs dtype torch.complex64 or torch.complex128, got {dtype}")
-        template_values = values
-        single = template_values.dim() == 1
-        values = template_values.unsqueeze(0) if single else template_values
+        single = values.dim() == 1
+        if single:
+            values = values.unsqueeze(0)
+        if values.shape[0] == 0:
+            raise ShapeError("simulate_columns got an empty batch of values (0, P); pass at least one row")
         if len(matrices) != self.n_slots:
             raise ShapeError(f"the template has {self.n_slots} matrix slot(s); got {len(matrices)} matrices")
         a, n = self.n_register, self.n_system
@@ -264,6 +275,7 @@ class ColumnProgram:
         width = n + s_bits  # wires below the register, columns included
         slots = self._slot_matrices(self._gate_matrices(values, dtype), dtype, device) if self._slot_of else []
         slot_matrices = list(matrices)
+        eye = torch.eye(2, dtype=dtype, device=device).expand(1, r, 2, 2)
         layer_number = 0
         for kind, step in self._steps:
             if kind == "layer":
@@ -274,7 +286,6 @@ class ColumnProgram:
                     if not present:
                         continue
                     lo, hi = min(present), max(present)
-                    eye = torch.eye(2, dtype=dtype, device=device).expand(1, r, 2, 2)
                     # the first factor is the most significant; a wire without gates is the identity
                     k = kron_chain([slots[where[q]] if q in where else eye for q in range(hi, lo - 1, -1)])
                     psi = apply_block(psi, k if a else k[:, 0], lo, hi - lo + 1, width, a)
@@ -284,8 +295,8 @@ class ColumnProgram:
             else:
                 u = slot_matrices.pop(0) if isinstance(step, int) else step
                 u = u.to(device=device, dtype=dtype)
-                if u.shape[-2:] != (r, r) or u.dim() not in (2, 3):
-                    raise ShapeError(f"a register unitary must be ({r}, {r}) or (B, {r}, {r}), got {tuple(u.shape)}")
+                if u.shape[-2:] != (r, r) or u.dim() not in (2, 3) or (u.dim() == 3 and u.shape[0] not in (1, b)):
+                    raise ShapeError(f"a register unitary must be ({r}, {r}) or ({b}, {r}, {r}), got {tuple(u.shape)}")
                 psi = apply_block(psi, u if u.dim() == 3 else u.unsqueeze(0), width, a, width + a, 0)
         if self._phase_index is not None or self._phase != 0.0:
             phase = values[:, int(self._phase_index)] if self._phase_index is not None else torch.tensor(

@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from qcstar.circuits import Circuit, GateError, ResourceError, simulate
+from qcstar.circuits import Circuit, GateError, ResourceError, ShapeError, simulate
 from qcstar.circuits.register import column_states, simulate_columns
 from qcstar.circuits.resources import reset_memory_limit, set_memory_limit
 from qcstar.circuits.template import bind_template
@@ -131,3 +131,17 @@ def test_memory_guard_refuses_before_simulating():
         assert time.perf_counter() - start < 1.0
     finally:
         reset_memory_limit()
+
+
+def test_shape_mistakes():
+    t = _template()
+    p = t.metadata["n_parameters"]
+    cols = column_states(5, [0], n_register=2)
+    with pytest.raises(ShapeError, match="empty batch"):
+        simulate_columns(t, torch.zeros(0, p), columns=cols, matrices=[torch.eye(4)])
+    with pytest.raises(ShapeError, match="matrix slot"):
+        simulate_columns(t, torch.zeros(2, p), columns=cols)
+    with pytest.raises(ShapeError, match="register unitary"):
+        simulate_columns(t, torch.zeros(2, p), columns=cols, matrices=[torch.eye(4).expand(3, 4, 4)])
+    with pytest.raises(ShapeError, match="columns"):
+        simulate_columns(t, torch.zeros(2, p), columns=torch.zeros(1, 16), matrices=[torch.eye(4)])
