@@ -163,7 +163,6 @@ def test_gradcheck_tiny_net():
     params = [p for p in net.parameters()]
 
     def fn(*ps):
-        torch.nn.utils.vector_to_parameters  # noqa: B018 (just the module API below)
         return torch.func.functional_call(net, dict(zip([k for k, _ in net.named_parameters()], ps)), (x,))
 
     assert torch.autograd.gradcheck(fn, tuple(p.detach().clone().requires_grad_(True) for p in params),
