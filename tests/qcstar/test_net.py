@@ -90,38 +90,11 @@ def test_single_circuit_is_plain_pqc():
     assert (net.circuit_states(x)[0] - ref).abs().max() < 1e-12
 
 
-def _to_qiskit(circ: circuits.Circuit):
-    """Qiskit circuit from an exported Circuit (circuits.interop when present, else by hand)."""
-    try:
-        from qcstar.circuits.interop import to_qiskit  # type: ignore
-
-        return to_qiskit(circ)
-    except ImportError:
-        pass
-    from qiskit import QuantumCircuit
-    from qiskit.circuit.library import UCRYGate, UCRZGate, UnitaryGate
-
-    qc = QuantumCircuit(circ.n_qubits)
-    for op in circ.ops:
-        if op.mux:
-            angles = [float(a) for a in op.params[0]]
-            gate = {"ry": UCRYGate, "rz": UCRZGate}[op.name](angles)
-            qc.append(gate, [op.wires[0], *op.mux])
-        elif op.name == "unitary":
-            qc.append(UnitaryGate(op.matrix.numpy()), list(op.wires))
-        elif op.name == "cx":
-            qc.cx(*op.wires)
-        elif op.name == "x":
-            qc.x(op.wires[0])
-        else:
-            getattr(qc, op.name)(*[float(p) for p in op.params], *op.wires)
-    qc.global_phase = float(circ.global_phase)
-    return qc
-
-
 @pytest.mark.parametrize("d", [2, 3, 4])
 def test_to_circuit_matches_joint_states_ours_and_qiskit(d):
     from qiskit.quantum_info import Statevector
+
+    from qcstar.circuits.interop import to_qiskit
 
     net = make(d)
     x = images(None, seed=d)
@@ -131,7 +104,7 @@ def test_to_circuit_matches_joint_states_ours_and_qiskit(d):
         assert circ.n_qubits == 3 + net.n_index
         ours = circuits.simulate(circ, dtype=C128)
         assert (ours - js).abs().max() < 1e-12
-        sv = torch.as_tensor(Statevector(_to_qiskit(circ)).data)
+        sv = torch.as_tensor(Statevector(to_qiskit(circ)).data)
         assert (sv - js).abs().max() < 1e-10
 
 
