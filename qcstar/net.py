@@ -257,6 +257,10 @@ class QCStarNet(nn.Module):
         for key, val in (("strength", strength), ("interaction_init", interaction_init)):
             if val is not None and (isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val)):
                 raise ConfigError(f"QCStarNet: {key} must be a finite number, got {val!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ConfigError(f"QCStarNet: seed must be an int or None, got {seed!r}")
+        if not isinstance(learn_strength, bool):
+            raise ConfigError(f"QCStarNet: learn_strength must be True or False, got {learn_strength!r}")
         if interaction_init < 0:
             raise ConfigError(f"QCStarNet: interaction_init is a standard deviation (>= 0), got {interaction_init!r}")
         if isinstance(angle_net, str) and angle_net not in ("linear", "mlp", "cnn"):

@@ -279,7 +279,7 @@ def test_configuration_mistakes_are_config_errors():
     for bad in ({"rotations": ("RY", "CX")}, {"rotations": ()}, {"dtype": torch.float32}, {"angle_net": "rnn"},
                 {"angle_net": 3}, {"strength": float("nan")}, {"interaction_init": -1.0}, {"max_chunk": 0},
                 {"n_layers": 1.5}, {"n_circuits": True}, {"in_shape": (8, 0)}, {"in_shape": (64,), "angle_net": "cnn"},
-                {"mode": None}, {"device": "no-such-device"}):
+                {"mode": None}, {"device": "no-such-device"}, {"seed": "0"}, {"seed": 1.5}, {"learn_strength": "no"}):
         with pytest.raises(ConfigError):
             QCStarNet(**{**base, **bad})
     net = make(2)
