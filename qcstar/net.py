@@ -361,8 +361,8 @@ class QCStarNet(nn.Module):
         count = (angle_params.get(angle_net, 0) if isinstance(angle_net, str) else 0)
         count += L * d * d if self.has_interaction else 0
         count += d * self.n_obs * self.n_classes + d * self.n_classes
-        count += L * n * len(self.rotations) * 2**a * 2  # the template's placeholders (float64)
-        check_memory(count * real, f"the parameters of QCStarNet(n_qubits={n}, n_circuits={d}, n_layers={L})", factor=3)
+        placeholders = L * n * len(self.rotations) * 2**a  # the template's (float64) and its index tables (int64)
+        check_memory(count * real + 16 * placeholders, f"the parameters of QCStarNet(n_qubits={n}, n_circuits={d}, n_layers={L})", factor=3)
         columns = d if self.has_interaction else 1
         bits = math.ceil(math.log2(columns)) if columns > 1 else 0
         passes = L * (math.ceil(n / self.max_chunk) + 2) + 2
@@ -400,7 +400,7 @@ class QCStarNet(nn.Module):
             if self.has_interaction:
                 slots.append(len(circ.ops))
                 circ.unitary(torch.eye(dp, dtype=torch.complex128), index)
-        meta.update(template=True, n_parameters=L * n * r_count * dp, matrix_slots=tuple(slots))
+        circ.metadata.update(template=True, n_parameters=L * n * r_count * dp, matrix_slots=tuple(slots))
         self._ops_per_layer = n * r_count + len(pairs) + (1 if self.has_interaction else 0)
         return circ
 
