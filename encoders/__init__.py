@@ -1,7 +1,8 @@
 """encoders: classical data -> quantum states and circuits.
 
 Every encoder has ``n_qubits``, ``states(x) -> (B, 2**n)`` and ``circuits(x) -> list[Circuit]``,
-and simulating the circuits gives the states. Names are imported lazily.
+and simulating the circuits gives the states. One sample and a batch are told apart by the
+encoder's ``sample_shape`` (see :mod:`qcstar.encoders.base`). Names are imported lazily.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 _LAZY = {
     "Encoder": "qcstar.encoders.base",
+    "SampleError": "qcstar.encoders.base",
+    "mnisq_amplitudes": "qcstar.encoders.amplitude",
     "AmplitudeEncoder": "qcstar.encoders.amplitude",
     "AQCEEncoder": "qcstar.encoders.aqce",
     "AngleEncoder": "qcstar.encoders.angle",
@@ -24,7 +27,7 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     target = _LAZY.get(name)
     if target is None:
-        raise AttributeError(f"module 'encoders' has no attribute '{name}'")
+        raise AttributeError(f"module 'qcstar.encoders' has no attribute '{name}'")
     return getattr(importlib.import_module(target), name)
 
 

@@ -16,8 +16,14 @@ the image corner), whose message says to use ``size=`` or ``pca=``.
 
 Angles are ``scale * feature``. Circuit: for each repetition, the rotation on every qubit
 (``"rz"`` is preceded, once at the start, by a Hadamard on every qubit, because RZ alone only
-changes the phase of |0>), and between repetitions the entangler: ``"ladder"`` is
-``CX(0,1) CX(1,2) ... CX(n-2,n-1)``, ``"ring"`` adds ``CX(n-1,0)``, ``None`` has none.
+changes the phase of |0>), and between repetitions the entangler of
+:mod:`qcstar.circuits.entanglers` (the one shared with ``QCStarNet``): ``"ladder"`` is
+``CX(0,1) CX(1,2) ... CX(n-2,n-1)``, ``"ring"`` adds ``CX(n-1,0)``, ``None`` (or ``"none"``)
+has none.
+
+Values: NaN, inf and complex inputs are refused (:mod:`qcstar.encoders.base`); samples whose angles
+are infinite or beyond ``qcstar.encoders.base.MAX_ANGLE`` (about 1.1e15 rad, where a float angle
+carries no information) are refused with a :class:`~qcstar.encoders.base.SampleError`.
 
 Example::
 
@@ -30,20 +36,32 @@ Example::
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
-from qcstar.circuits import Circuit, ShapeError, simulate
+from qcstar.circuits import Circuit, ConfigError, ShapeError, simulate
+from qcstar.circuits.digest import content_digest
+from qcstar.circuits.entanglers import ENTANGLERS, append_entangler
 
-from .base import Encoder, bind_template, check_positive_int, flatten_samples, resize_area, tensor_digest, unbatch
+from .base import (
+    Encoder,
+    bind_template,
+    check_angles,
+    check_finite_float,
+    check_positive_int,
+    check_sample_shape,
+    check_state_memory,
+    flatten_samples,
+    resize_area,
+    split_batch,
+)
 
 Tensor = torch.Tensor
 
 __all__ = ["AngleEncoder"]
 
 _ROTATIONS = ("rx", "ry", "rz")
-_ENTANGLERS = ("ladder", "ring", None)
 
 
 class AngleEncoder(Encoder):
@@ -53,11 +71,13 @@ class AngleEncoder(Encoder):
         n_qubits: number of qubits.
         rotation: ``"rx"``, ``"ry"`` or ``"rz"`` (RZ after a Hadamard layer).
         reps: repetitions; ``n_qubits * reps`` angles in all.
-        entangler: ``"ladder"``, ``"ring"`` or ``None``, applied between repetitions.
+        entangler: ``"ladder"``, ``"ring"``, or ``None`` / ``"none"``, applied between repetitions.
         size: resize images to ``size x size`` (area averaging) first.
         pca: number of principal components (call :meth:`fit` first).
         scale: angle = ``scale * feature``.
         max_value: pixel scale divided out before PCA/scaling (255 for 8-bit images).
+        sample_shape: the shape of one sample, e.g. ``(8, 8)``, so that one image and a batch are
+            never confused (see :mod:`qcstar.encoders.base`); :meth:`fit` learns it too.
 
     Example::
 
@@ -79,27 +99,22 @@ class AngleEncoder(Encoder):
         pca: int | None = None,
         scale: float = math.pi,
         max_value: float = 255.0,
+        sample_shape: Sequence[int] | None = None,
     ) -> None:
         self._n = check_positive_int(n_qubits, "n_qubits", self.name)
         rot = str(rotation).lower()
         if rot not in _ROTATIONS:
-            raise ShapeError(f"{self.name}: rotation must be one of {_ROTATIONS}, got {rotation!r}")
+            raise ConfigError(f"{self.name}: rotation must be one of {_ROTATIONS}, got {rotation!r}")
         self.rotation = rot
         self.reps = check_positive_int(reps, "reps", self.name)
-        if entangler not in _ENTANGLERS:
-            raise ShapeError(f"{self.name}: entangler must be one of {_ENTANGLERS}, got {entangler!r}")
-        self.entangler = entangler
+        if entangler is not None and entangler not in ENTANGLERS:
+            raise ConfigError(f"{self.name}: entangler must be one of {ENTANGLERS} or None, got {entangler!r}")
+        self.entangler = None if entangler == "none" else entangler
         self.size = None if size is None else check_positive_int(size, "size", self.name)
         self.pca = None if pca is None else check_positive_int(pca, "pca", self.name)
-        for what, v in (("scale", scale), ("max_value", max_value)):
-            try:
-                f = float(v)
-            except (TypeError, ValueError):
-                f = float("nan")
-            if not math.isfinite(f) or (what == "max_value" and f <= 0):
-                raise ShapeError(f"{self.name}: {what} must be a {'positive ' if what == 'max_value' else ''}finite number, got {v!r}")
-        self.scale = float(scale)
-        self.max_value = float(max_value)
+        self.scale = check_finite_float(scale, "scale", self.name)
+        self.max_value = check_finite_float(max_value, "max_value", self.name, positive=True)
+        self.sample_shape = check_sample_shape(sample_shape, self.name)
         # fitted PCA state: mean (F,), components (k, F), per-component scale (k,)
         self.pca_mean: Tensor | None = None
         self.pca_components: Tensor | None = None
@@ -114,21 +129,22 @@ class AngleEncoder(Encoder):
         return self._n * self.reps
 
     # -- features ------------------------------------------------------------------
-    def _raw_features(self, x: Any, *, single: bool = False) -> Tensor:
-        t = self._validate(x, single=single)
+    def _raw_features(self, x: Any, *, single: bool = False, batch: bool = False) -> Tensor:
+        t = self._validate(x, single=single, batch=batch)
         if self.size is not None:
             t = resize_area(t, self.size, name=self.name)
         return flatten_samples(t) / self.max_value  # (B, F)
 
     def fit(self, x: Any) -> "AngleEncoder":
-        """Fit the PCA on the samples ``x`` (no-op without ``pca``). Returns self.
+        """Learn the sample shape from the batch ``x`` and fit the PCA on it (with ``pca``). Returns self.
 
         Deterministic: an exact SVD of the centred data, each component's sign chosen so that
         its largest-magnitude entry is positive.
         """
+        super().fit(x)
         if self.pca is None:
             return self
-        f = self._raw_features(x).detach()
+        f = self._raw_features(x, batch=True).detach()
         n_samples, n_feat = f.shape
         if self.pca > min(n_samples, n_feat):
             raise ShapeError(
@@ -153,7 +169,7 @@ class AngleEncoder(Encoder):
         f = self._raw_features(x, single=single)
         if self.pca is not None:
             if self.pca_components is None:
-                raise ShapeError(f"{self.name}(pca={self.pca}) is not fitted; call enc.fit(train_images) first")
+                raise ConfigError(f"{self.name}(pca={self.pca}) is not fitted; call enc.fit(train_images) first")
             if f.shape[1] != self.pca_mean.shape[0]:
                 raise ShapeError(
                     f"{self.name}: the PCA was fitted on {self.pca_mean.shape[0]} features per sample, got {f.shape[1]}"
@@ -171,8 +187,8 @@ class AngleEncoder(Encoder):
 
     # -- the interface -------------------------------------------------------------
     def parameters(self, x: Any, *, single: bool = False) -> Tensor:
-        """The rotation angles ``(B, n_qubits * reps)`` = ``scale * features(x)``."""
-        return self.scale * self.features(x, single=single)
+        """The rotation angles ``(B, n_qubits * reps)`` = ``scale * features(x)`` (checked: see the module docstring)."""
+        return check_angles(self.scale * self.features(x, single=single), name=self.name)
 
     def _build(self, values: Tensor) -> Circuit:
         """The circuit from angles (P,) or (B, P); called on arange(P) it is the template."""
@@ -182,11 +198,8 @@ class AngleEncoder(Encoder):
             for q in range(n):
                 c.h(q)
         for r in range(self.reps):
-            if r > 0 and self.entangler is not None and n > 1:
-                for q in range(n - 1):
-                    c.cx(q, q + 1)
-                if self.entangler == "ring" and n > 2:
-                    c.cx(n - 1, 0)
+            if r > 0:
+                append_entangler(c, self.entangler)
             for q in range(n):
                 getattr(c, self.rotation)(values[..., r * n + q], q)
         return c
@@ -199,21 +212,25 @@ class AngleEncoder(Encoder):
     def states(self, x: Any, *, dtype: torch.dtype = torch.complex128) -> Tensor:
         """States ``(B, 2**n)`` from one batched simulation of the template."""
         theta = self.parameters(x)  # (B, P)
+        check_state_memory(self._n, theta.shape[0], what=self.name, dtype=dtype)
         return simulate(bind_template(self.template_circuit(), theta), dtype=dtype)
 
     def circuits(self, x: Any) -> list[Circuit]:
         c = bind_template(self.template_circuit(), self.parameters(x).detach())
         c.metadata["encoder"] = "angle"
-        return unbatch(c)
+        return split_batch(c)
 
     def _key(self) -> tuple:
         fitted = None
         if self.pca_components is not None:
-            fitted = tensor_digest(self.pca_mean, self.pca_components, self.pca_scale)
-        return (self._n, self.rotation, self.reps, self.entangler, self.size, self.pca, self.scale, self.max_value, fitted)
+            fitted = content_digest(self.pca_mean, self.pca_components, self.pca_scale, length=16)
+        return (
+            self._n, self.rotation, self.reps, self.entangler, self.size, self.pca, self.scale, self.max_value,
+            self.sample_shape, fitted,
+        )
 
     def __repr__(self) -> str:
         return (
             f"AngleEncoder(n_qubits={self._n}, rotation={self.rotation!r}, reps={self.reps}, entangler={self.entangler!r}, "
-            f"size={self.size}, pca={self.pca}, scale={self.scale:.6g})"
+            f"size={self.size}, pca={self.pca}, scale={self.scale:.6g}, sample_shape={self.sample_shape})"
         )

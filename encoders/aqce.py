@@ -1,6 +1,6 @@
 """MNISQ's Automatic Quantum Circuit Encoding (AQCE), batched over images in torch.
 
-AQCE (Shirakawa, Ueda, Yunoki, arXiv:2112.14524; as used by MNISQ, PAPERS.md §B1.3) builds a
+AQCE (Shirakawa, Ueda, Yunoki, arXiv:2112.14524; as used by MNISQ, arXiv:2306.16627) builds a
 circuit ``C = U_M ... U_1`` of real orthogonal two-qubit blocks on freely chosen qubit pairs,
 starting from the computational basis state ``|s>`` closest to the target ``|t>``, so that the
 overlap ``F = <t|C|s>`` is large. Every block is found algebraically (eigen- and singular value
@@ -18,8 +18,8 @@ The algorithm, as implemented here (all arithmetic real, float64 by default):
    two-qubit reduced density matrix ``rho_ij`` of every pair, pick the pair with the largest
    top eigenvalue, never the pair of the block currently at the front (the new block would
    merge into it), and insert ``V`` at the FRONT. ``V``'s columns are ``rho_ij``'s
-   eigenvectors in descending order, permuted so that ``V|s_ij> `` is the dominant eigenvector
-   (this fixes the C++ quirk of always mapping ``|00>`` to it; PAPERS.md §B1.3 2d), with the
+   eigenvectors in descending order, permuted so that ``V|s_ij>`` is the dominant eigenvector
+   (MNISQ's C++ code always maps ``|00>`` to it, which is only right when ``s_ij = 00``), with the
    sign that makes the new overlap contribution non-negative.
 3. **Sweep** ``N`` times over positions ``m = 1..M``: with ``|phi>`` the blocks before ``m``
    applied to ``|s>`` and ``|chi>`` the blocks after ``m`` undone from ``|t>``, the
@@ -45,8 +45,14 @@ How it is fast (per image and sweep position the work is ~200 k multiply-adds):
   ``torch.linalg.svd`` on ``(B, 4, 4)``;
 * blocks on per-image pairs are applied by one gather, a batched 4x4 matmul and one scatter.
 
-MNISQ calls the overlap ``Re<t|C|s>`` its "fidelity" (PAPERS.md §B2.5); we report it as
-``overlap`` and the state fidelity ``|<t|C|s>|^2`` as ``fidelity``.
+Names: MNISQ's data set files call the overlap ``Re<t|C|s>`` "fidelity" (and so does the
+``fidelity/`` folder of our MNISQ-layout files, for compatibility). In this module each name
+means one thing: ``overlap`` is ``Re<t|C|s>`` (real, since every block is real), ``fidelity``
+is the state fidelity ``|<t|C|s>|^2 = overlap**2``.
+
+Preprocessing is MNISQ's amplitude recipe, :func:`qcstar.encoders.amplitude.mnisq_amplitudes` (the
+one implementation shared with ``AmplitudeEncoder``), with the input shape rules of
+:mod:`qcstar.encoders.base`: pass ``sample_shape=(28, 28)`` (or call ``fit``) to encode one image.
 
 Example::
 
@@ -59,22 +65,24 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
-from qcstar.circuits import Circuit, ShapeError
+from qcstar.circuits import Circuit, ConfigError, ShapeError
+from qcstar.circuits.digest import content_digest
+from qcstar.circuits.linalg import nearest_unitary
+from qcstar.circuits.resources import check_memory
 
-from .base import Encoder
+from .amplitude import mnisq_amplitudes
+from .base import Encoder, check_finite_float, check_sample_shape
 
 Tensor = torch.Tensor
 
-#: MNISQ presets (M_0, M_delta, N sweeps, M_max); PAPERS.md §B1.3.
+#: MNISQ presets (M_0, M_delta, N sweeps, M_max), arXiv:2306.16627. The one definition of the levels:
+#: the data set tools import it.
 LEVELS: dict[str, tuple[int, int, int, int]] = {
     "f80": (6, 3, 10, 25),
     "f90": (12, 6, 10, 50),
@@ -95,71 +103,37 @@ JACOBI_SWEEPS = 4
 # preprocessing
 # --------------------------------------------------------------------------------------
 
-def _fail(msg: str) -> ShapeError:
-    return ShapeError(f"AQCEEncoder: {msg}")
+def _fail(msg: str) -> ConfigError:
+    return ConfigError(f"AQCEEncoder: {msg}")
 
 
-def amplitude_vectors(images: Any, *, n_qubits: int = 10, scale: float = 255.0, dtype: torch.dtype = torch.float64) -> Tensor:
-    """MNISQ's preprocessing (PAPERS.md §B1.2): ÷scale, row-major flatten, zero-pad at the
-    END to ``2**n_qubits``, L2-normalise. Pixel k is basis state k (qubit 0 = least
-    significant bit).
+def amplitude_vectors(
+    images: Any,
+    *,
+    n_qubits: int = 10,
+    scale: float = 255.0,
+    dtype: torch.dtype = torch.float64,
+    sample_shape: Sequence[int] | None = None,
+) -> Tensor:
+    """AQCE's targets: :func:`qcstar.encoders.amplitude.mnisq_amplitudes` with MNISQ's defaults
+    (10 qubits, pixels divided by ``scale`` = 255, real images only).
 
-    ``images``: (B, H, W) or (B, D) array/tensor (a batch; one image is ``x[None]``).
-    Returns real ``(B, 2**n_qubits)``.
+    ``images``: (B, H, W) or (B, D) (one image is ``x[None]``, or pass ``sample_shape``).
+    Returns real ``(B, 2**n_qubits)``; messages name ``AQCEEncoder``.
 
     Example::
 
         t = amplitude_vectors(np.zeros((2, 28, 28)) + 1)   # (2, 1024), t[:, 784:] == 0
     """
-    if isinstance(images, Tensor):
-        x = images.detach()
-    else:
-        try:
-            x = torch.as_tensor(np.array(images))  # a copy: inputs may be read-only
-        except (TypeError, ValueError) as exc:
-            raise _fail(f"images must be an array or tensor of numbers, got {type(images).__name__}") from exc
-    if x.is_complex() or x.dtype == torch.bool or not (x.is_floating_point() or x.dtype in (
-        torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)):
-        raise _fail(f"images must hold real numbers (uint8 pixels or floats), got dtype {x.dtype}")
-    if x.dim() == 1:
-        x = x.unsqueeze(0)  # one flat sample
-    if x.dim() not in (2, 3):
-        raise _fail(
-            f"expected a batch of images (B, H, W) or flattened images (B, D), got shape {tuple(x.shape)}; "
-            "for one image pass x[None]"
-        )
-    if x.numel() == 0 or x.shape[0] == 0:
-        raise _fail(f"got an empty batch (shape {tuple(x.shape)}); pass at least one non-empty image")
-    x = x.reshape(x.shape[0], -1).to(dtype)  # row-major flatten, (B, D)
-    dim = 2**n_qubits
-    if x.shape[1] > dim:
-        need = math.ceil(math.log2(x.shape[1]))
-        raise _fail(
-            f"{x.shape[1]} pixels do not fit into {n_qubits} qubits ({dim} amplitudes); use n_qubits={need} or resize the images"
-        )
-    if not torch.isfinite(x).all():
-        bad = (~torch.isfinite(x).reshape(x.shape[0], -1).all(1)).nonzero().flatten().tolist()
-        raise _fail(f"images {bad[:10]} contain NaN or inf; clean or drop them before encoding")
-    x = x / float(scale)
-    norm = torch.linalg.vector_norm(x, dim=1)
-    if (norm == 0).any():
-        bad = (norm == 0).nonzero().flatten().tolist()
-        raise _fail(f"images {bad[:10]} are all zero and have no amplitude encoding; drop them or add a constant")
-    out = torch.zeros(x.shape[0], dim, dtype=dtype, device=x.device)
-    out[:, : x.shape[1]] = x / norm[:, None]  # zero padding at the end
-    return out
+    return mnisq_amplitudes(
+        images, n_qubits=n_qubits, max_value=scale, sample_shape=sample_shape, allow_complex=False,
+        dtype=dtype, name="AQCEEncoder",
+    )
 
 
 # --------------------------------------------------------------------------------------
 # index tables (per n_qubits and device)
 # --------------------------------------------------------------------------------------
-
-def _basis_index(bits_of: dict[int, Tensor], n: int) -> Tensor:
-    out = 0
-    for q, b in bits_of.items():
-        out = out + (b << q)
-    return out
-
 
 def _cover_sets(n: int, k: int) -> list[tuple[int, ...]]:
     """Greedy, deterministic cover of all qubit pairs by k-subsets (k = n gives one set)."""
@@ -253,6 +227,8 @@ _TABLES: dict[tuple[int, str], _Tables] = {}
 def _tables(n: int, device: torch.device) -> _Tables:
     key = (n, str(device))
     if key not in _TABLES:
+        # block_idx alone holds n(n-1)/2 * 2**n int64 indices: refuse sizes that cannot fit
+        check_memory(8 * (n * (n - 1) // 2) * 2**n, f"AQCE index tables for {n} qubits", factor=2)
         _TABLES[key] = _Tables(n, device)
     return _TABLES[key]
 
@@ -323,10 +299,9 @@ def apply_blocks(state: Tensor, gates: Tensor, pair: Tensor, tab: _Tables) -> Te
 
 
 def _polar(e: Tensor, delta: float) -> Tensor:
-    """Orthogonal U maximising Tr(U E) (among ties, the one closest to I): polar factor of E + delta I."""
-    eye = torch.eye(4, dtype=e.dtype, device=e.device)
-    w, _, vh = torch.linalg.svd(e + delta * eye)
-    return (w @ vh).transpose(-1, -2)
+    """Orthogonal U maximising Tr(U E) (among ties, the one closest to I): the transposed polar
+    factor of E + delta I (``Tr(U E)`` is maximised by ``U = W^T`` when ``E`` has polar factor ``W``)."""
+    return nearest_unitary(e, shift=delta).transpose(-1, -2)
 
 
 def _canonical_signs(vecs: Tensor) -> Tensor:
@@ -349,14 +324,17 @@ class AQCEResult:
     orthogonal 4x4 matrix with index ``b_i + 2 b_j`` on ``pairs[b, k] = (i, j)``, ``i < j``.
     Images with fewer than ``M`` blocks (target mode) are padded with identities on pair
     (-1, -1); ``n_blocks[b]`` says how many are real.
+
+    ``overlap`` is ``Re<t|C|s>`` (MNISQ's files call it "fidelity"); ``fidelity`` is the state
+    fidelity ``|<t|C|s>|^2``. Circuits record the overlap as ``metadata["overlap"]``.
     """
 
     matrices: Tensor  # (B, M, 4, 4) real
     pairs: Tensor  # (B, M, 2) long
     n_blocks: Tensor  # (B,) long
     init_bits: Tensor  # (B, n) long, 1 = an X gate on that qubit
-    overlap: Tensor  # (B,) Re<t|C|s>, MNISQ's "fidelity"
-    fidelity: Tensor  # (B,) |<t|C|s>|^2
+    overlap: Tensor  # (B,) Re<t|C|s> (what MNISQ's files call "fidelity")
+    fidelity: Tensor  # (B,) the state fidelity |<t|C|s>|^2 = overlap**2
     targets: Tensor  # (B, 2**n) real amplitude vectors
     final_states: Tensor  # (B, 2**n) real C|s>
 
@@ -390,7 +368,9 @@ class AQCEEncoder(Encoder):
     ``level`` picks MNISQ's presets (f80/f90/f95 -> 27/54/108 blocks). With
     ``target_overlap=tau`` the circuit grows (the level's schedule, or (3, 3, 10) when
     ``level=None``) until the overlap reaches tau or ``max_blocks`` (default 108) is hit.
-    ``max_blocks`` caps the blocks in either mode; ``sweeps`` overrides N.
+    ``max_blocks`` caps the blocks in either mode; ``sweeps`` overrides N. ``sample_shape``
+    (e.g. ``(28, 28)``) is the shape of one image, so that one image gives one circuit (see
+    :mod:`qcstar.encoders.base`; ``fit(images)`` learns it).
 
     Example::
 
@@ -411,22 +391,25 @@ class AQCEEncoder(Encoder):
         dtype: torch.dtype = torch.float64,
         batch_size: int = 64,
         progress: bool = False,
+        sample_shape: Sequence[int] | None = None,
     ):
         if level is not None and level not in LEVELS:
             raise _fail(f"level must be one of {sorted(LEVELS)} or None, got {level!r}")
         if level is None and target_overlap is None:
             raise _fail("give a level ('f80', 'f90', 'f95') or a target_overlap")
-        if target_overlap is not None and not 0.0 < float(target_overlap) <= 1.0:
-            raise _fail(f"target_overlap must be in (0, 1], got {target_overlap}")
+        if target_overlap is not None:
+            tau = check_finite_float(target_overlap, "target_overlap", self.name, positive=True)
+            if tau > 1.0:
+                raise _fail(f"target_overlap must be in (0, 1], got {target_overlap}")
         if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or n_qubits < 2:
             raise _fail(f"n_qubits must be an int >= 2 (blocks act on pairs), got {n_qubits!r}")
-        if max_blocks is not None and (not isinstance(max_blocks, int) or max_blocks < 0):
+        if max_blocks is not None and (isinstance(max_blocks, bool) or not isinstance(max_blocks, int) or max_blocks < 0):
             raise _fail(f"max_blocks must be an int >= 0 or None, got {max_blocks!r}")
-        if sweeps is not None and (not isinstance(sweeps, int) or sweeps < 0):
+        if sweeps is not None and (isinstance(sweeps, bool) or not isinstance(sweeps, int) or sweeps < 0):
             raise _fail(f"sweeps must be an int >= 0 or None, got {sweeps!r}")
         if dtype not in (torch.float64, torch.float32):
             raise _fail(f"dtype must be torch.float64 or torch.float32, got {dtype}")
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise _fail(f"batch_size must be a positive int, got {batch_size!r}")
         self.level = level
         self.target_overlap = None if target_overlap is None else float(target_overlap)
@@ -449,6 +432,7 @@ class AQCEEncoder(Encoder):
         self.batch_size = batch_size
         self.progress = progress
         self.delta = 1e-7 if dtype == torch.float64 else 1e-4
+        self.sample_shape = check_sample_shape(sample_shape, self.name)
         self._cache: tuple[str, AQCEResult] | None = None
 
     name = "AQCEEncoder"
@@ -459,7 +443,7 @@ class AQCEEncoder(Encoder):
 
     def _key(self) -> tuple:
         return (self.level, self.target_overlap, self._n_qubits, self.m0, self.m_delta, self.n_sweeps,
-                self.m_max, self.cap, str(self.dtype))
+                self.m_max, self.cap, str(self.dtype), self.sample_shape)
 
     def __repr__(self) -> str:
         mode = f"target_overlap={self.target_overlap}" if self.target_overlap is not None else f"level={self.level!r}"
@@ -471,7 +455,7 @@ class AQCEEncoder(Encoder):
     # -- public API --------------------------------------------------------------------
     def amplitude_vectors(self, images: Any) -> Tensor:
         """MNISQ preprocessing of ``images`` into ``(B, 2**n_qubits)`` real targets."""
-        return amplitude_vectors(images, n_qubits=self.n_qubits, dtype=torch.float64)
+        return amplitude_vectors(images, n_qubits=self.n_qubits, dtype=torch.float64, sample_shape=self.sample_shape)
 
     def encode(self, images: Any) -> AQCEResult:
         """Run AQCE on a batch of images ``(B, H, W)`` or ``(B, D)``; returns an :class:`AQCEResult`.
@@ -480,7 +464,7 @@ class AQCEEncoder(Encoder):
         do not re-run the encoder.
         """
         targets = self.amplitude_vectors(images)
-        key = hashlib.sha1(targets.cpu().numpy().tobytes()).hexdigest() + repr(self)
+        key = content_digest(targets, repr(self))
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         res = self.encode_targets(targets)
@@ -502,7 +486,7 @@ class AQCEEncoder(Encoder):
     def encode_targets(self, targets: Tensor) -> AQCEResult:
         """AQCE on already-preprocessed, L2-normalised real targets ``(B, 2**n)``."""
         if targets.dim() != 2 or targets.shape[1] != 2**self.n_qubits:
-            raise _fail(f"targets must have shape (B, {2 ** self.n_qubits}), got {tuple(targets.shape)}")
+            raise ShapeError(f"AQCEEncoder: targets must have shape (B, {2 ** self.n_qubits}), got {tuple(targets.shape)}")
         parts = []
         chunks = range(0, targets.shape[0], self.batch_size)
         bar = None

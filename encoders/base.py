@@ -13,27 +13,37 @@ that fill it:
 * ``parameters(x) -> torch.Tensor (B, P)``, the values to bind, so that
   ``bind_template(template_circuit(), parameters(x))`` is the batched circuit of ``x``.
 
-The PennyLane template (``encoders.pennylane``) and the Qiskit feature map (``encoders.qiskit``)
+The PennyLane template (``qcstar.encoders.pennylane``) and the Qiskit feature map (``qcstar.encoders.qiskit``)
 are built from this pair, so that an external framework binds per-sample numbers into one fixed
-circuit structure instead of rebuilding a circuit per sample.
+circuit structure instead of rebuilding a circuit per sample. Templates themselves (placeholders,
+binding, splitting a batch) are :mod:`qcstar.circuits.template`.
 
-Placeholders: in a template every parameter of every parametric op is the float-valued *index*
-of an entry of the parameter vector (a 0-d tensor, or a ``(2**m,)`` tensor of indices for an op
-multiplexed over ``m`` wires). Templates are built by calling the encoder's own circuit builder
-on ``torch.arange(P)``, so builder and template cannot drift apart. Ops without parameters
-(CX, H, X, fixed ``unitary`` matrices) are constants of the template. A data-dependent global
-phase is a placeholder too, named by ``metadata["phase_index"]``.
+One sample or a batch
+---------------------
+An encoder reads its input with the shape of ONE sample, ``sample_shape``: given to the
+constructor (``AmplitudeEncoder(sample_shape=(8, 8))``), learned by ``fit(batch)``, or implied
+by the encoder (``CStarEncoder`` uses its net's ``in_shape``). With ``sample_shape = S``
+(``D = prod(S)`` values):
 
-Accepted inputs (numpy arrays, torch tensors, or nested lists of numbers):
+* ``S`` or ``(D,)``: one sample; ``(B, *S)`` or ``(B, D)``: a batch; anything else is a
+  :class:`~qcstar.circuits.errors.ShapeError` naming these shapes.
 
-* ``(B, H, W)``: a batch of images;
-* ``(B, D)``: a batch of flat samples (scikit-learn's ``(n_samples, n_features)``);
-* ``(D,)``: one flat sample.
+Without a sample shape the encoder reads ``(B, H, W)`` as a batch of images, ``(D,)`` as one
+flat sample and a 2-D ``(B, D)`` as a batch of flat samples (scikit-learn's
+``(n_samples, n_features)``, PennyLane's broadcasting), except a *square* 2-D input ``(m, m)``:
+that is the shape of one image as much as of a batch, so it is refused with a ShapeError saying
+how to tell the encoder (``sample_shape=``, ``fit``, ``x[None]`` or ``x.reshape(1, -1)``) rather
+than silently encoding the image's rows as ``m`` samples.
 
-A 2-D input is always read as a batch ``(B, D)``, never as one ``(H, W)`` image, because
-``(64, 64)`` could be either; pass one image as ``x[None]`` (shape ``(1, H, W)``). Functions
-that take exactly one sample (``to_qiskit``, ``to_pennylane`` with one image) read a 2-D input
-as one ``(H, W)`` image instead (``validate_images(..., single=True)``).
+One sample gives a batch of one: ``states(one_sample)`` has shape ``(1, 2**n)`` and
+``circuits(one_sample)`` one circuit, so the result's first axis always counts samples (as
+scikit-learn's ``transform`` does).
+
+Values are validated at this boundary: NaN, infinite and (for encoders of real data) complex
+values are refused, and so is an all-zero sample for encoders that normalise. Very large or
+very small finite values: amplitude normalisation rescales first, so pixels of ``1e200`` still
+give the right unit vector; encoders that turn values into gate angles (angle, C*-net) refuse
+samples whose angles are infinite or beyond :data:`MAX_ANGLE` (:func:`check_angles`).
 
 Example::
 
@@ -41,24 +51,38 @@ Example::
     enc = AmplitudeEncoder()                 # MNISQ: 28x28 -> 10 qubits
     psi = enc.states(images)                 # (B, 1024) complex128
     circs = enc.circuits(images[:2])         # [Circuit, Circuit]
+    one = AmplitudeEncoder(sample_shape=(28, 28)).states(images[0])   # (1, 1024)
 """
 
 from __future__ import annotations
 
 import abc
-import hashlib
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from qcstar.circuits import Circuit, DataError, ShapeError
+from qcstar.circuits import Circuit, ConfigError, DataError, ShapeError
+from qcstar.circuits.digest import content_digest
+from qcstar.circuits.resources import check_memory, state_bytes
 from qcstar.circuits.template import bind_template, placeholder_indices, templatize, unbatch  # noqa: F401  (re-exported)
 
 Tensor = torch.Tensor
 
-__all__ = ["Encoder", "bind_template", "templatize", "unbatch", "validate_images", "tensor_digest", "placeholder_indices"]
+__all__ = [
+    "Encoder", "SampleError", "bind_template", "templatize", "unbatch", "validate_images", "placeholder_indices",
+    "resize_area", "split_batch", "check_state_memory", "check_angles", "MAX_ANGLE",
+]
+
+
+class SampleError(DataError, ShapeError):
+    """A sample's values cannot be encoded: NaN, infinite, all zero, or overflowing angles.
+
+    A :class:`~qcstar.circuits.errors.DataError` (the data is bad, not the call); it also derives
+    from :class:`~qcstar.circuits.errors.ShapeError`, the class AQCE's preprocessing raised for
+    these cases before the encoders shared one validation, so existing ``except`` clauses hold.
+    """
 
 
 # --------------------------------------------------------------------------------------
@@ -88,33 +112,112 @@ def _first(indices: Tensor, k: int = 5) -> str:
     return shown + (f", ... ({len(idx)} in all)" if len(idx) > k else "")
 
 
+def check_sample_shape(sample_shape: Any, owner: str) -> tuple[int, ...] | None:
+    """Validate a ``sample_shape=`` argument: ``None`` or a non-empty tuple of positive ints."""
+    if sample_shape is None:
+        return None
+    if isinstance(sample_shape, (int, np.integer)) and not isinstance(sample_shape, bool):
+        sample_shape = (int(sample_shape),)
+    try:
+        shape = tuple(sample_shape)
+    except TypeError:
+        shape = ()
+    if not shape or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and int(s) >= 1 for s in shape):
+        raise ConfigError(
+            f"{owner}: sample_shape must be the shape of one sample, a tuple of positive ints such as (28, 28) "
+            f"or (64,), got {sample_shape!r}"
+        )
+    return tuple(int(s) for s in shape)
+
+
+def _shape_hint(shape: tuple[int, ...]) -> str:
+    if len(shape) == 4:
+        return "drop the channel axis, e.g. x[:, 0] (one (H, W) image is x[None])"
+    return "reshape it (one (H, W) image is x[None])"
+
+
+def _read_batch(t: Tensor, *, name: str, single: bool, batch: bool, sample_shape: tuple[int, ...] | None) -> Tensor:
+    """``t`` as a batch: ``(B, *sample_shape)`` when the sample shape is known, else (B, D) / (B, H, W)."""
+    shape = tuple(t.shape)
+    if t.dim() >= 2 and t.shape[0] == 0:
+        raise ShapeError(f"{name}: got an empty batch (shape {shape}); pass at least one sample")
+    if t.numel() == 0:
+        raise ShapeError(f"{name}: every sample is empty (shape {shape}); each sample needs at least one value")
+    if sample_shape is not None:
+        s, d = sample_shape, math.prod(sample_shape)
+        if shape == s or shape == (d,):
+            return t.reshape(1, *s)
+        if (t.dim() == len(s) + 1 and shape[1:] == s) or (t.dim() == 2 and shape[1] == d):
+            out = t.reshape(shape[0], *s)
+        else:
+            what = "images" if len(s) == 2 else "samples"
+            shown = ", ".join(map(str, s))
+            raise ShapeError(
+                f"{name}: expected a batch of {what} (B, {shown}) or flat samples (B, {d}), or one sample {s} or ({d},) "
+                f"({name} takes {what} of shape {s}); got shape {shape}; {_shape_hint(shape)}"
+            )
+    elif t.dim() == 1:
+        out = t.unsqueeze(0)  # one flat sample -> (1, D)
+    elif t.dim() == 2:
+        if single:
+            out = t.unsqueeze(0)  # one (H, W) image
+        elif shape[0] == shape[1] and shape[0] > 1 and not batch:
+            m = shape[0]
+            raise ShapeError(
+                f"{name}: a {m}x{m} input is one {m}x{m} image or a batch of {m} samples of {m} values, and {name} "
+                f"has no sample_shape to tell which; pass sample_shape=({m}, {m}) (or call fit(images)) to read it as "
+                f"one image, sample_shape=({m},) to read it as a batch, or x[None] / x.reshape(1, -1) for one image"
+            )
+        else:
+            out = t  # (B, D): scikit-learn's (n_samples, n_features)
+    elif t.dim() == 3:
+        out = t
+    else:
+        raise ShapeError(
+            f"{name}: expected a batch of images (B, H, W), a batch of flat samples (B, D) or one sample (D,), "
+            f"got shape {shape}; {_shape_hint(shape)}"
+        )
+    if single and out.shape[0] != 1:
+        raise ShapeError(
+            f"{name}: expected one sample of shape (D,) or (H, W) (or a batch of one, (1, H, W)), got shape {shape}; "
+            "pick one sample, e.g. x[0]"
+        )
+    return out
+
+
 def validate_images(
     x: Any,
     *,
     name: str,
     single: bool = False,
+    batch: bool = False,
+    sample_shape: Sequence[int] | None = None,
     allow_complex: bool = False,
     allow_zero: bool = False,
     dtype: torch.dtype | None = None,
 ) -> Tensor:
-    """Check a batch of samples and return it as a tensor ``(B, H, W)`` or ``(B, D)``.
+    """Check samples and return them as a batch: ``(B, *sample_shape)``, else ``(B, H, W)`` or ``(B, D)``.
 
     Args:
         x: numpy array, torch tensor or nested list; see the module docstring for the shapes.
         name: the encoder's name, used in every message (e.g. ``"AmplitudeEncoder"``).
         single: ``x`` is exactly one sample: ``(D,)``, ``(H, W)``, or a batch of one.
+        batch: ``x`` is known to be a batch (``fit``'s input): a square 2-D input is ``(B, D)``.
+        sample_shape: the shape of one sample, when known (see the module docstring).
         allow_complex: accept complex values (otherwise they are a :class:`ShapeError`).
         allow_zero: accept samples that are identically zero.
         dtype: the result's dtype; default float64 (complex128 for complex input).
 
     Raises:
-        ShapeError: wrong number of dimensions, an empty batch or empty samples, complex
-            values where real ones are needed, or a non-numeric array.
-        DataError: NaN or infinite values, or an all-zero sample (unless ``allow_zero``).
+        ShapeError: wrong number of dimensions, an ambiguous square 2-D input without a sample
+            shape, an empty batch or empty samples, complex values where real ones are needed,
+            or a non-numeric array.
+        SampleError: NaN or infinite values, or an all-zero sample (unless ``allow_zero``).
 
     Example::
 
         x = validate_images(np.zeros((4, 28, 28)) + 1, name="AmplitudeEncoder")   # (4, 28, 28)
+        one = validate_images(image, name="E", sample_shape=(28, 28))            # (1, 28, 28)
     """
     t = _to_tensor(x, name)
     if t.is_complex() and not allow_complex:
@@ -123,31 +226,7 @@ def validate_images(
         t = t.to(torch.float64)
     if dtype is None:
         dtype = torch.complex128 if t.is_complex() else torch.float64
-    t = t.to(dtype)
-
-    shape = tuple(t.shape)
-    if single:
-        if t.dim() == 1:
-            t = t.unsqueeze(0)  # (1, D)
-        elif t.dim() == 2:
-            t = t.unsqueeze(0)  # (1, H, W)
-        elif not (t.dim() == 3 and shape[0] == 1):
-            raise ShapeError(
-                f"{name}: expected one sample of shape (D,) or (H, W) (or a batch of one, (1, H, W)), got shape {shape}; "
-                "pick one sample, e.g. x[0]"
-            )
-    elif t.dim() == 1:
-        t = t.unsqueeze(0)  # one flat sample -> (1, D)
-    elif t.dim() not in (2, 3):
-        hint = "drop the channel axis, e.g. x[:, 0]" if t.dim() == 4 else "reshape it"
-        raise ShapeError(
-            f"{name}: expected a batch of images (B, H, W), a batch of flat samples (B, D) or one sample (D,), "
-            f"got shape {shape}; {hint}"
-        )
-    if t.shape[0] == 0:
-        raise ShapeError(f"{name}: got an empty batch (shape {shape}); pass at least one sample")
-    if any(s == 0 for s in t.shape[1:]):
-        raise ShapeError(f"{name}: every sample is empty (shape {shape}); each sample needs at least one value")
+    t = _read_batch(t.to(dtype), name=name, single=single, batch=batch, sample_shape=check_sample_shape(sample_shape, name))
 
     flat = t.detach().reshape(t.shape[0], -1)
     finite = torch.isfinite(flat).all(dim=1)
@@ -158,41 +237,50 @@ def validate_images(
             kinds.append("NaN")
         if bool(torch.isinf(flat).any()):
             kinds.append("inf")
-        raise DataError(
+        raise SampleError(
             f"{name}: sample(s) {_first(bad)} contain {' and '.join(kinds)} values; "
-            "replace them first (e.g. np.nan_to_num(x) or torch.nan_to_num(x)) or drop those samples"
+            "replace them first (e.g. np.nan_to_num(x) or torch.nan_to_num(x)) or drop those samples "
+            "(NaN or inf values have no encoding)"
         )
     if not allow_zero:
         zero = (flat == 0).all(dim=1)
         if bool(zero.any()):
             bad = torch.nonzero(zero).flatten()
-            raise DataError(
+            raise SampleError(
                 f"{name}: sample(s) {_first(bad)} are all zero, which has no encoding (nothing to normalise); "
                 "drop blank images or add a constant offset before encoding"
             )
     return t
 
 
-def tensor_digest(*items: Any) -> str:
-    """A short content hash of tensors/arrays/plain values (for value-based encoder equality)."""
-    h = hashlib.sha256()
-    for item in items:
-        if isinstance(item, Tensor):
-            a = item.detach().cpu().contiguous()
-            h.update(str((a.dtype, tuple(a.shape))).encode())
-            h.update(a.numpy().tobytes() if a.numel() else b"")
-        elif isinstance(item, np.ndarray):
-            h.update(str((item.dtype, item.shape)).encode())
-            h.update(np.ascontiguousarray(item).tobytes())
-        else:
-            h.update(repr(item).encode())
-        h.update(b"|")
-    return h.hexdigest()[:16]
+def check_state_memory(n_qubits: int, batch: int, *, what: str, dtype: torch.dtype = torch.complex128, factor: float = 3.0) -> None:
+    """Refuse, before allocating, ``batch`` states of ``n_qubits`` qubits that exceed the memory cap.
+
+    ``factor`` counts the buffers alive at once (an encoder holds its input, the padded vector
+    and the result). See :mod:`qcstar.circuits.resources` for the cap and how to raise it.
+    """
+    itemsize = torch.empty(0, dtype=dtype).element_size()
+    check_memory(state_bytes(n_qubits, batch, itemsize=itemsize), f"{what}: {batch} state(s) of {n_qubits} qubits", factor=factor)
 
 
-# --------------------------------------------------------------------------------------
-# the interface
-# --------------------------------------------------------------------------------------
+#: Largest angle magnitude an encoder accepts: beyond 2**50 (about 1.1e15) neighbouring floats are
+#: 0.25 rad apart, so the angle carries no information about the sample.
+MAX_ANGLE = 2.0**50
+
+
+def check_angles(angles: Tensor, *, name: str) -> Tensor:
+    """Refuse samples whose gate angles are NaN, infinite or beyond :data:`MAX_ANGLE` (e.g. pixels
+    of 1e200 times pi): such angles overflow or carry no information. Returns ``angles``."""
+    a = angles.detach().reshape(angles.shape[0], -1)
+    bad = ~(torch.isfinite(a) & (a.abs() <= MAX_ANGLE)).all(dim=1)
+    if bool(bad.any()):
+        raise SampleError(
+            f"{name}: sample(s) {_first(torch.nonzero(bad).flatten())} give gate angles that are infinite, NaN or "
+            f"beyond {MAX_ANGLE:.3g} rad (where they carry no information): the values are far outside the range "
+            "expected; rescale the input (e.g. divide by its maximum, or set max_value= / scale=)"
+        )
+    return angles
+
 
 class Encoder(abc.ABC):
     """Abstract encoder: classical samples -> quantum states and circuits.
@@ -213,6 +301,9 @@ class Encoder(abc.ABC):
     #: name used in error messages
     name: str = "Encoder"
 
+    #: the shape of one sample, when known (see the module docstring); set by ``fit`` or the constructor
+    sample_shape: tuple[int, ...] | None = None
+
     # -- required ------------------------------------------------------------------
     @property
     @abc.abstractmethod
@@ -221,7 +312,7 @@ class Encoder(abc.ABC):
 
     @abc.abstractmethod
     def states(self, x: Any, *, dtype: torch.dtype = torch.complex128) -> Tensor:
-        """Encoded states ``(B, 2**n)`` of the samples ``x`` (see the module docstring for shapes)."""
+        """Encoded states ``(B, 2**n)`` of the samples ``x`` (one sample gives ``(1, 2**n)``)."""
 
     @abc.abstractmethod
     def circuits(self, x: Any) -> list[Circuit]:
@@ -230,6 +321,20 @@ class Encoder(abc.ABC):
     @abc.abstractmethod
     def _key(self) -> tuple:
         """Everything that determines the encoding (configuration and fitted state), hashable."""
+
+    # -- fitting -------------------------------------------------------------------
+    def fit(self, x: Any) -> "Encoder":
+        """Learn the shape of one sample from a batch ``x`` (``(B, H, W)`` or ``(B, D)``; ``(D,)`` is
+        one sample). Afterwards one sample of that shape and a batch are never confused.
+        Returns self.
+
+        Raises:
+            ShapeError: the batch's samples disagree with an already known ``sample_shape``.
+        """
+        t = self._validate(x, allow_complex=True, allow_zero=True, batch=True)  # checks a known shape
+        if self.sample_shape is None:
+            self.sample_shape = tuple(int(s) for s in t.shape[1:])
+        return self
 
     # -- optional: parametric encoders --------------------------------------------
     @property
@@ -278,14 +383,14 @@ class Encoder(abc.ABC):
         return hash((type(self).__name__, self._key()))
 
     def _validate(self, x: Any, **kw: Any) -> Tensor:
-        return validate_images(x, name=self.name, **kw)
+        return validate_images(x, name=self.name, sample_shape=self.sample_shape, **kw)
 
 
 def as_encoder(obj: Any, where: str) -> Any:
     """Accept an :class:`Encoder`, or any object with ``states``, ``circuits`` and ``n_qubits`` (duck typing)."""
     if isinstance(obj, Encoder) or all(hasattr(obj, a) for a in ("states", "circuits", "n_qubits")):
         return obj
-    raise ShapeError(f"{where} expects an encoder (states, circuits, n_qubits), got {type(obj).__name__}")
+    raise ConfigError(f"{where} expects an encoder (states, circuits, n_qubits), got {type(obj).__name__}")
 
 
 def encoder_name(obj: Any) -> str:
@@ -297,10 +402,27 @@ def is_parametric(obj: Any) -> bool:
 
 
 def check_positive_int(value: Any, what: str, owner: str, *, minimum: int = 1) -> int:
-    """Validate a constructor argument that must be an int >= minimum."""
+    """Validate a constructor argument that must be an int >= minimum (a :class:`ConfigError` otherwise)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < minimum:
-        raise ShapeError(f"{owner}: {what} must be an int >= {minimum}, got {value!r}")
+        raise ConfigError(f"{owner}: {what} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_finite_float(value: Any, what: str, owner: str, *, positive: bool = False) -> float:
+    """Validate a constructor argument that must be a finite (optionally positive) real number."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        f = float("nan")
+    if isinstance(value, bool) or not math.isfinite(f) or (positive and f <= 0):
+        raise ConfigError(f"{owner}: {what} must be a {'positive ' if positive else ''}finite number, got {value!r}")
+    return f
+
+
+def split_batch(circuit: Circuit) -> list[Circuit]:
+    """One unbatched circuit per sample (``Circuit.select``); an unbatched circuit gives ``[circuit]``."""
+    b = circuit.batch_size
+    return [circuit] if b is None else [circuit.select(i) for i in range(b)]
 
 
 def flatten_samples(x: Tensor) -> Tensor:
@@ -311,8 +433,9 @@ def flatten_samples(x: Tensor) -> Tensor:
 def resize_area(x: Tensor, size: int, *, name: str) -> Tensor:
     """Resize a batch to ``size x size`` by area averaging; ``(B, D)`` inputs must be square images.
 
-    Returns ``(B, size, size)``. Area averaging (not interpolation) keeps the total intensity
-    pattern of each block, which is what downsampling digits needs.
+    Returns ``(B, size, size)``. Every output pixel is the mean of the input pixels it covers
+    (torch's adaptive average pooling), which keeps the intensity pattern of each block: what
+    downsampling digits needs. This is the package's one image-resizing rule.
     """
     if x.dim() == 2:
         side = math.isqrt(x.shape[1])
@@ -326,7 +449,7 @@ def resize_area(x: Tensor, size: int, *, name: str) -> Tensor:
         raise ShapeError(f"{name}: resizing needs real images")
     if tuple(x.shape[1:]) == (size, size):
         return x
-    return torch.nn.functional.interpolate(x.unsqueeze(1), size=(size, size), mode="area").squeeze(1)
+    return torch.nn.functional.adaptive_avg_pool2d(x.unsqueeze(1), (size, size)).squeeze(1)
 
 
 def n_qubits_for_length(length: int) -> int:

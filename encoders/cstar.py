@@ -26,9 +26,10 @@ from typing import Any
 
 import torch
 
-from qcstar.circuits import Circuit, ShapeError
+from qcstar.circuits import Circuit, ConfigError, ShapeError
+from qcstar.circuits.digest import content_digest
 
-from .base import Encoder, templatize, tensor_digest, unbatch, validate_images
+from .base import Encoder, check_angles, check_state_memory, split_batch, templatize
 
 Tensor = torch.Tensor
 
@@ -47,8 +48,10 @@ class CStarEncoder(Encoder):
         form: the form of :meth:`circuits`: ``"multiplexed"`` (native multiplexed gates) or
             ``"hardware"`` (Gray-code RY/RZ + CX). The template is always the hardware form.
 
-    Inputs are images of the net's ``in_shape`` (``(B, H, W)``), or flat ``(B, H*W)`` samples,
-    which are reshaped to it.
+    Inputs are images of the net's ``in_shape`` (its :attr:`sample_shape`): one image ``(H, W)``
+    or ``(H*W,)``, or a batch ``(B, H, W)`` or ``(B, H*W)``. Values must be finite and real, and
+    a sample whose angles (``net.angles``) are infinite, NaN or beyond ``qcstar.encoders.base.MAX_ANGLE``
+    (e.g. unscaled pixels of ``1e200``) is refused with a :class:`~qcstar.encoders.base.SampleError`.
 
     Example::
 
@@ -61,14 +64,14 @@ class CStarEncoder(Encoder):
     def __init__(self, net: Any, *, source: int = 0, form: str = "multiplexed") -> None:
         for attr in ("joint_states", "to_circuit", "n_qubits", "n_circuits"):
             if not hasattr(net, attr):
-                raise ShapeError(f"{self.name}: net must be a qcstar.QCStarNet (missing '{attr}'), got {type(net).__name__}")
+                raise ConfigError(f"{self.name}: net must be a qcstar.QCStarNet (missing '{attr}'), got {type(net).__name__}")
         if getattr(net, "mode", "shared") != "shared":
-            raise ShapeError(f"{self.name}: the net must be in mode='shared' (one image per sample), got mode={net.mode!r}")
+            raise ConfigError(f"{self.name}: the net must be in mode='shared' (one image per sample), got mode={net.mode!r}")
         d = int(net.n_circuits)
         if isinstance(source, bool) or not isinstance(source, int) or not 0 <= source < d:
-            raise ShapeError(f"{self.name}: source must be a circuit index in 0..{d - 1}, got {source!r}")
+            raise ConfigError(f"{self.name}: source must be a circuit index in 0..{d - 1}, got {source!r}")
         if form not in _FORMS:
-            raise ShapeError(f"{self.name}: form must be one of {_FORMS}, got {form!r}")
+            raise ConfigError(f"{self.name}: form must be one of {_FORMS}, got {form!r}")
         self.net = net
         self.source = source
         self.form = form
@@ -85,19 +88,21 @@ class CStarEncoder(Encoder):
     def n_qubits(self) -> int:
         return int(self.net.n_qubits) + self.n_index
 
+    @property
+    def sample_shape(self) -> tuple[int, ...] | None:  # type: ignore[override]
+        """The shape of one sample: the net's ``in_shape``."""
+        shape = getattr(self.net, "in_shape", None)
+        return None if shape is None else tuple(int(s) for s in shape)
+
     # -- inputs --------------------------------------------------------------------
     def _images(self, x: Any, *, single: bool = False) -> Tensor:
-        """Validated images reshaped to the net's ``(B, *in_shape)``."""
-        t = validate_images(x, name=self.name, single=single)
-        in_shape = tuple(getattr(self.net, "in_shape", tuple(t.shape[1:])))
-        if tuple(t.shape[1:]) != in_shape:
-            if math.prod(t.shape[1:]) != math.prod(in_shape):
-                raise ShapeError(
-                    f"{self.name}: the net takes images of shape {in_shape} ({math.prod(in_shape)} values), "
-                    f"got samples of shape {tuple(t.shape[1:])}; resize them as the net was trained"
-                )
-            t = t.reshape(t.shape[0], *in_shape)
-        return t
+        """Validated images as the net's ``(B, *in_shape)``, with their angles checked."""
+        images = self._validate(x, single=single)
+        angles = getattr(self.net, "angles", None)
+        if angles is not None:
+            with torch.no_grad():
+                check_angles(angles(images), name=self.name)
+        return images
 
     # -- the interface -------------------------------------------------------------
     def states(self, x: Any, *, dtype: torch.dtype = torch.complex128) -> Tensor:
@@ -106,14 +111,17 @@ class CStarEncoder(Encoder):
         Computed in the net's own precision (build it with ``dtype=torch.complex128`` for
         verification), then cast to ``dtype``.
         """
+        images = self._images(x)
+        check_state_memory(self.n_qubits, images.shape[0], what=self.name, dtype=dtype)
         with torch.no_grad():
-            psi = self.net.joint_states(self._images(x), source=self.source)
+            psi = self.net.joint_states(images, source=self.source)
         return psi.to(dtype)
 
     def circuits(self, x: Any) -> list[Circuit]:
         """One circuit per sample in the chosen ``form``, starting with the ``|source>`` preparation."""
-        c = self.net.to_circuit(self._images(x), form=self.form, source=self.source)
-        return unbatch(c)
+        images = self._images(x)
+        c = self.net.to_circuit(images, form=self.form, source=self.source)
+        return split_batch(c)
 
     def _hardware(self, images: Tensor) -> Circuit:
         return self.net.to_circuit(images, form="hardware", source=self.source)
@@ -124,7 +132,7 @@ class CStarEncoder(Encoder):
         if self._template is None or self._template[0] != digest:
             in_shape = tuple(getattr(self.net, "in_shape", (1,)))
             probe = torch.ones(1, *in_shape, dtype=torch.float64)  # any image: the structure is data-independent
-            template, _ = templatize(unbatch(self._hardware(probe))[0])
+            template, _ = templatize(self._hardware(probe).select(0))
             template.metadata["encoder"] = "cstar"
             self._template = (digest, template)
         return self._template[1]
@@ -152,7 +160,7 @@ class CStarEncoder(Encoder):
         if state is None:
             return str(id(self.net))
         sd = state()
-        return tensor_digest(type(self.net).__name__, repr(self.net), *[item for k, v in sd.items() for item in (k, v)])
+        return content_digest(type(self.net).__name__, repr(self.net), *[item for k, v in sd.items() for item in (k, v)], length=16)
 
     def _key(self) -> tuple:
         return (self._net_digest(), self.source, self.form)

@@ -12,20 +12,30 @@
 Non-parametric encoders (e.g. AQCE) take one sample: their circuit becomes the template, its
 gate angles the parameter, and its dense blocks constants of the template.
 
-Wire order: ``wires`` is read like PennyLane's own embeddings, **first wire = most significant
-bit**. Our qubit ``q`` goes on ``wires[n - 1 - q]``, so on a device whose wires are ``wires``
-(in that order) ``qml.state()`` equals ``encoder.states(x)`` exactly, element by element:
+Wire order -- NOTE, the opposite of ``qcstar.circuits.interop.to_pennylane``: ``wires`` is read
+like PennyLane's own embeddings, **first wire = most significant bit**. Our qubit ``q`` goes on
+``wires[n - 1 - q]``, so on a device whose wires are ``wires`` (in that order) ``qml.state()``
+equals ``encoder.states(x)`` exactly, element by element:
 ``to_pennylane(AmplitudeEncoder(), x, wires=range(10))`` prepares the same vector as
-``qml.AmplitudeEmbedding(x_normalised, wires=range(10))``.
+``qml.AmplitudeEmbedding(x_normalised, wires=range(10))``. (``circuits.interop.to_pennylane``
+converts a bare :class:`~qcstar.circuits.Circuit` and puts qubit ``i`` on ``wires[i]``, first
+wire = least significant bit, Qiskit's order; this module passes it ``wires`` reversed.)
 
-Inputs follow the batch rules of ``encoder.states`` (``(D,)`` one sample, ``(B, D)`` or
-``(B, H, W)`` a batch; pass one ``(H, W)`` image as ``x.reshape(-1)`` or ``x[None]``).
+Inputs follow the encoder's rules for one sample or a batch (:mod:`qcstar.encoders.base`): with a
+``sample_shape`` (or the net's ``in_shape``) one ``(H, W)`` image and a batch are never confused.
+Without one, a square ``(m, m)`` input is one image when only that reading needs
+``len(wires)`` qubits (``to_pennylane(AmplitudeEncoder(), mnist_image, wires=range(10))``
+works), and an error otherwise.
 
-Interfaces: the decomposition builds our circuits, which hold torch tensors, so torch values
-(``interface="torch"``, also ``lightning.qubit``) go straight through and keep their gradients.
-Autograd/JAX values cannot enter a torch circuit; for them the decomposition applies the
-template's affine map from values to PennyLane gate parameters (measured once with torch), so
-``qml.grad`` and the parameter-shift rule work too (``assert_valid`` passes in full).
+Interfaces: the operation follows the interface of ``x``. Torch inputs give torch values
+(``interface="torch"``, ``TorchLayer``, ``lightning.qubit``), which keep their gradients
+through our torch circuits. NumPy / autograd (PennyLane's default interface) and JAX inputs give
+values of that kind, and the decomposition applies the template's affine map from values to
+PennyLane gate parameters with ``qml.math`` (measured once with torch, cached per template and
+wires), so ``qml.grad``, ``qml.GradientDescentOptimizer`` and the parameter-shift rule work,
+and ``qml.ops.functions.assert_valid`` passes in full. The encoders compute the values in torch,
+so gradients with respect to the *input* ``x`` exist with the torch interface only; an input
+traced by autograd or JAX (trainable ``x``) is refused with a message saying so.
 
 Example::
 
@@ -45,14 +55,15 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import functools
-import hashlib
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from qcstar.circuits import Circuit, ShapeError
+from qcstar.circuits import Circuit, ConfigError, ShapeError
+from qcstar.circuits.digest import content_digest
 from qcstar.circuits.errors import require
 
 from .base import Encoder, as_encoder, bind_template, encoder_name, is_parametric, templatize, validate_images
@@ -73,13 +84,14 @@ class FrozenTemplate:
     :class:`circuits.Circuit` is neither, so the template travels wrapped in this.
     """
 
-    __slots__ = ("circuit", "digest")
+    __slots__ = ("circuit", "digest", "_affine")
 
     def __init__(self, circuit: Circuit):
         if not circuit.metadata.get("template"):
-            raise ShapeError("FrozenTemplate needs a template circuit (see encoders.base)")
+            raise ConfigError("FrozenTemplate needs a template circuit (see qcstar.circuits.template)")
         self.circuit = circuit
         self.digest = _circuit_digest(circuit)
+        self._affine: dict[tuple, Any] = {}  # wires -> the measured affine map (see _affine_map)
 
     @property
     def n_qubits(self) -> int:
@@ -103,20 +115,23 @@ class FrozenTemplate:
 
     def __setstate__(self, state: tuple) -> None:
         self.circuit, self.digest = state
+        self._affine = {}
+
+
+def _as_float64(p: Any) -> Tensor:
+    return (p if isinstance(p, Tensor) else torch.tensor(float(p))).detach().to(torch.float64)
 
 
 def _circuit_digest(c: Circuit) -> str:
-    h = hashlib.sha256()
-    h.update(repr((c.n_qubits, c.metadata.get("n_parameters"), c.metadata.get("phase_index"))).encode())
-    phase = c.global_phase
-    h.update(repr(float(phase) if not isinstance(phase, Tensor) else phase.tolist()).encode())
-    for op in c.ops:
-        h.update(repr((op.name, op.wires, op.controls, op.control_values, op.mux)).encode())
-        for p in op.params:
-            h.update(repr(p.tolist() if isinstance(p, Tensor) else float(p)).encode())
-        if op.matrix is not None:
-            h.update(op.matrix.detach().to(torch.complex128).cpu().numpy().tobytes())
-    return h.hexdigest()
+    """Content digest of a template: structure, placeholders and constant matrices (as complex128,
+    so the digest does not depend on the dtype a matrix was built in)."""
+    ops = [
+        (op.name, op.wires, op.controls, op.control_values, op.mux, [_as_float64(p) for p in op.params],
+         None if op.matrix is None else op.matrix.detach().to(torch.complex128))
+        for op in c.ops
+    ]
+    head = (c.n_qubits, c.metadata.get("n_parameters"), c.metadata.get("phase_index"), _as_float64(c.global_phase))
+    return content_digest(head, ops)
 
 
 def _as_torch(values: Any) -> Tensor:
@@ -133,13 +148,6 @@ def _as_torch(values: Any) -> Tensor:
     return torch.from_numpy(arr)
 
 
-def _is_traced(values: Any) -> bool:
-    """True for autograd boxes, JAX tracers and other array types that are not torch/numpy."""
-    if isinstance(values, (Tensor, np.ndarray, list, tuple, float, int)):
-        return type(values).__module__.startswith("autograd") if isinstance(values, np.ndarray) else False
-    return True
-
-
 def _decompose(values: Any, wires: Any, template: FrozenTemplate) -> list:
     from qcstar.circuits.interop import to_pennylane as circuit_to_pennylane
 
@@ -148,45 +156,62 @@ def _decompose(values: Any, wires: Any, template: FrozenTemplate) -> list:
     return circuit_to_pennylane(circuit, wires=list(wires)[::-1])
 
 
-def _traced_decomposition(qml: Any, values: Any, wires: Any, template: FrozenTemplate) -> list:
-    """The decomposition for autograd/JAX values, which cannot enter our (torch) circuits.
+def _affine_map(qml: Any, wires: Any, template: FrozenTemplate) -> tuple:
+    """The template's PennyLane gate parameters as an affine function of its values, measured with torch.
 
-    The PennyLane gate parameters of a template are affine in its values (placeholders are only
-    indexed, and the conversion shifts, negates or Gray-code-combines them), so we measure that
-    map once with torch at a probe point (Jacobian ``J`` and offset ``c``), check it at a second
-    point, and apply ``c + J @ values`` with ``qml.math``, which keeps the caller's tracer.
+    Placeholders are only indexed, and the conversion shifts, negates or Gray-code-combines them,
+    so the map is affine: measure its Jacobian ``J`` and offset ``c`` at a probe point, check it
+    at a second point, and cache ``(ops, leaves, J, c)`` on the template per wires.
     """
+    key = tuple(wires)
+    cached = template._affine.get(key)
+    if cached is not None:
+        return cached
     p_total = template.n_parameters
     with qml.QueuingManager.stop_recording():
         probe = torch.zeros(p_total, dtype=torch.float64, requires_grad=True)
         ops = _decompose(probe, wires, template)
-        leaves = [(i, j, d) for i, op in enumerate(ops) for j, d in enumerate(op.data)
+        leaves = [(i, j, tuple(d.shape)) for i, op in enumerate(ops) for j, d in enumerate(op.data)
                   if isinstance(d, Tensor) and d.requires_grad]
-        if any(d.is_complex() for _, _, d in leaves):
+        if any(ops[i].data[j].is_complex() for i, j, _ in leaves):
             raise ShapeError("QcstarEmbedding: this template is not affine in its values; use the torch interface")
-        flat = torch.cat([d.reshape(-1) for _, _, d in leaves]) if leaves else torch.zeros(0, dtype=torch.float64)
+        flat = torch.cat([ops[i].data[j].reshape(-1) for i, j, _ in leaves]) if leaves else torch.zeros(0, dtype=torch.float64)
         rows = [torch.autograd.grad(flat[r], probe, retain_graph=True, allow_unused=True)[0] for r in range(flat.numel())]
-        jac = torch.stack([torch.zeros(p_total, dtype=torch.float64) if g is None else g for g in rows]) if rows else torch.zeros(0, p_total, dtype=torch.float64)
+        zero = torch.zeros(p_total, dtype=torch.float64)
+        jac = torch.stack([zero if g is None else g for g in rows]) if rows else torch.zeros(0, p_total, dtype=torch.float64)
         offset = flat.detach()
         point = torch.linspace(-1.0, 1.0, p_total, dtype=torch.float64)
         check = _decompose(point, wires, template)
         flat2 = torch.cat([check[i].data[j].reshape(-1) for i, j, _ in leaves]) if leaves else offset
         if not torch.allclose(flat2.detach(), offset + jac @ point, atol=1e-9):
             raise ShapeError("QcstarEmbedding: this template is not affine in its values; use the torch interface")
-        new_flat = qml.math.tensordot(values, jac.T.numpy(), axes=[[-1], [0]]) + offset.numpy()  # (..., M)
-        batch = tuple(qml.math.shape(values)[:-1])
-        start = 0
-        new_data: dict[int, list] = {}
-        for i, j, d in leaves:
-            size = d.numel()
-            piece = qml.math.reshape(new_flat[..., start:start + size], batch + tuple(d.shape))
-            new_data.setdefault(i, list(ops[i].data))[j] = piece
-            start += size
-        ops = [qml.ops.functions.bind_new_parameters(op, new_data[i]) if i in new_data else op for i, op in enumerate(ops)]
+    out = (ops, leaves, jac.numpy(), offset.numpy())
+    template._affine[key] = out
+    return out
+
+
+def _affine_decomposition(qml: Any, values: Any, wires: Any, template: FrozenTemplate) -> list:
+    """The decomposition for NumPy, autograd and JAX values, which cannot enter our (torch) circuits.
+
+    Gate parameters are ``c + J @ values`` computed with ``qml.math`` (so autograd boxes and JAX
+    tracers pass through); the template's constants (fixed matrices, fixed angles) become NumPy
+    arrays, which every interface accepts.
+    """
+    ops, leaves, jac, offset = _affine_map(qml, wires, template)
+    new_flat = qml.math.tensordot(values, jac.T, axes=[[-1], [0]]) + offset  # (..., M)
+    batch = tuple(qml.math.shape(values)[:-1])
+    new_data = {i: [d.detach().numpy() if isinstance(d, Tensor) else d for d in op.data] for i, op in enumerate(ops)}
+    start = 0
+    for i, j, shape in leaves:
+        size = int(np.prod(shape))
+        new_data[i][j] = qml.math.reshape(new_flat[..., start:start + size], batch + shape)
+        start += size
+    with qml.QueuingManager.stop_recording():
+        out = [qml.ops.functions.bind_new_parameters(op, new_data[i]) if op.data else op for i, op in enumerate(ops)]
     if qml.QueuingManager.recording():  # queue them, as constructing ops would have
-        for op in ops:
+        for op in out:
             qml.apply(op)
-    return ops
+    return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -197,7 +222,7 @@ def embedding_class() -> type:
     class QcstarEmbedding(qml.operation.Operation):
         """A qcstar encoder's circuit as a PennyLane template.
 
-        Build it with :func:`encoders.to_pennylane`; directly, ``QcstarEmbedding(values, wires,
+        Build it with :func:`qcstar.encoders.to_pennylane`; directly, ``QcstarEmbedding(values, wires,
         template=FrozenTemplate(encoder.template_circuit()))`` with ``values`` ``(P,)`` or
         ``(B, P)``. ``wires[0]`` is the most significant qubit (our qubit ``n - 1``).
         """
@@ -207,7 +232,7 @@ def embedding_class() -> type:
         def __init__(self, *values: Any, wires: Any = None, template: FrozenTemplate | None = None, id: str | None = None):
             # values: one array (P,) or (B, P); none at all when the template has no parameters
             if not isinstance(template, FrozenTemplate):
-                raise ShapeError(f"QcstarEmbedding: template must be a FrozenTemplate, got {type(template).__name__}")
+                raise ConfigError(f"QcstarEmbedding: template must be a FrozenTemplate, got {type(template).__name__}")
             p = template.n_parameters
             if len(values) > 1 or (p > 0 and len(values) != 1):
                 raise ShapeError(f"QcstarEmbedding takes one array of {p} template values, got {len(values)} arrays")
@@ -220,7 +245,7 @@ def embedding_class() -> type:
             self._hyperparameters = {"template": template}
             super().__init__(*values, wires=wires, id=id)
             if len(self.wires) != template.n_qubits:
-                raise ShapeError(
+                raise ConfigError(
                     f"QcstarEmbedding: the encoder's circuit has {template.n_qubits} qubits but {len(self.wires)} wires "
                     f"were given ({list(self.wires)}); pass wires=range({template.n_qubits})"
                 )
@@ -231,10 +256,12 @@ def embedding_class() -> type:
 
         @staticmethod
         def compute_decomposition(*values: Any, wires: Any, template: FrozenTemplate) -> list:  # type: ignore[override]
-            v = values[0] if values else torch.zeros(0, dtype=torch.float64)
-            if _is_traced(v):
-                return _traced_decomposition(qml, v, wires, template)
-            return _decompose(v, wires, template)
+            # torch values keep their graph through our torch circuits; everything else (and a
+            # template without values, whose constants must suit any interface) goes the NumPy way
+            if values and isinstance(values[0], Tensor):
+                return _decompose(values[0], wires, template)
+            v = values[0] if values else np.zeros(0)
+            return _affine_decomposition(qml, v, wires, template)
 
     QcstarEmbedding.__module__ = __name__
     QcstarEmbedding.__qualname__ = "QcstarEmbedding"
@@ -248,40 +275,106 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _batch_rank(x: Any) -> int:
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(x.shape) if isinstance(x, Tensor) else tuple(np.shape(x))
+
+
+def _check_not_traced(qml: Any, x: Any) -> None:
+    """Refuse inputs that autograd or JAX is differentiating: the encoders compute in torch."""
+    if isinstance(x, (Tensor, np.ndarray, list, tuple, int, float)) and not type(x).__module__.startswith("autograd"):
+        return
+    traced = type(x).__module__.startswith("autograd") or qml.math.is_abstract(x)
+    if traced:
+        raise ConfigError(
+            f"to_pennylane: the input x is being differentiated ({type(x).__name__}); qcstar encoders compute their "
+            "template values in torch, so gradients with respect to the input exist with interface='torch' only. "
+            "Pass x as data (e.g. pennylane.numpy.array(x, requires_grad=False), or qml.grad(f, argnum=...) on the "
+            "weights only), or use a torch QNode"
+        )
+
+
+def _like_input(qml: Any, values: Tensor, x: Any) -> Any:
+    """``values`` in the interface of the input ``x``: torch stays torch (with its graph), JAX
+    inputs give JAX arrays, everything else (NumPy, autograd's NumPy, lists) NumPy arrays."""
     if isinstance(x, Tensor):
-        return x.dim()
-    return np.ndim(x)
+        return values
+    arr = values.detach().cpu().numpy()
+    if qml.math.get_interface(x) == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray(arr)
+    return arr
+
+
+def _is_one_sample(shape: tuple[int, ...], sample_shape: tuple[int, ...] | None) -> bool:
+    if sample_shape is not None:
+        return shape == tuple(sample_shape) or shape == (int(np.prod(sample_shape)),)
+    return len(shape) == 1
+
+
+def _reading(encoder: Any, x: Any, n_wires: int) -> tuple[Any, Any, bool]:
+    """``(encoder, x, one_sample)``: how to read ``x``. A square 2-D input without a known sample
+    shape is one image or a batch of flat samples; the wires decide when only one reading has
+    ``n_wires`` qubits (else the encoder's own ambiguity error is raised)."""
+    shape = _shape(x)
+    sample_shape = getattr(encoder, "sample_shape", None)
+    if sample_shape is not None or len(shape) != 2 or shape[0] != shape[1] or shape[0] < 2:
+        return encoder, x, _is_one_sample(shape, sample_shape)
+    as_batch = copy.copy(encoder)
+    as_batch.sample_shape = (shape[1],)
+    one = x[None]
+
+    def fits(enc: Any, data: Any) -> bool:
+        try:
+            return int(enc.n_qubits_for(data)) == n_wires
+        except ShapeError:
+            return False
+
+    one_fits, batch_fits = fits(encoder, one), fits(as_batch, x)
+    if one_fits and not batch_fits:
+        return encoder, one, True
+    if batch_fits and not one_fits:
+        return as_batch, x, False
+    encoder.n_qubits_for(x)  # raises the encoder's message naming sample_shape=
+    raise ShapeError(f"to_pennylane: cannot tell whether the {shape} input is one sample or a batch; pass sample_shape=")
 
 
 def to_pennylane(encoder: Encoder, x: Any, wires: Sequence[Any], *, id: str | None = None) -> Any:
     """The encoding of ``x`` as a PennyLane operation (queued when called inside a QNode).
 
     Args:
-        encoder: any :class:`encoders.Encoder`.
-        x: one sample ``(D,)`` or a batch ``(B, D)`` / ``(B, H, W)`` (parametric encoders; a
-            batch gives a broadcast operation, as ``TorchLayer`` needs). Non-parametric
-            encoders take one sample.
-        wires: ``n`` wire labels, the first the most significant (see the module docstring).
+        encoder: any :class:`qcstar.encoders.Encoder`.
+        x: one sample or a batch, read by the encoder's rules (see the module docstring; a batch
+            gives a broadcast operation, as ``TorchLayer`` needs). Non-parametric encoders take
+            one sample. Torch, NumPy, autograd and JAX inputs give an operation of that interface.
+        wires: ``n`` wire labels, the FIRST the MOST significant qubit (PennyLane's embedding
+            convention, the opposite of ``circuits.interop.to_pennylane``).
 
     Returns:
         a ``QcstarEmbedding`` operation.
 
     Example::
 
-        @qml.qnode(qml.device("default.qubit", wires=6))
-        def state(x):
-            to_pennylane(AmplitudeEncoder(), x, wires=range(6))   # an 8x8 image, flattened
+        @qml.qnode(qml.device("default.qubit", wires=10))
+        def state(image):
+            to_pennylane(AmplitudeEncoder(), image, wires=range(10))   # one 28x28 image
             return qml.state()
     """
     cls = embedding_class()
+    qml = _pennylane()
     encoder = as_encoder(encoder, "to_pennylane")
-    unbatched = _batch_rank(x) == 1
+    _check_not_traced(qml, x)
+    wires = list(wires)
+    encoder, x, one_sample = _reading(encoder, x, len(wires))
     if is_parametric(encoder):
         values = encoder.parameters(x)  # (B, P)
         template = encoder.template_for(x)
     else:
-        t = validate_images(x, name=encoder_name(encoder), allow_complex=True, allow_zero=True)
+        # count the samples before encoding them: a non-parametric encoder (AQCE) may be costly
+        t = validate_images(
+            x, name=encoder_name(encoder), sample_shape=getattr(encoder, "sample_shape", None),
+            allow_complex=True, allow_zero=True,
+        )
         if t.shape[0] != 1:
             raise ShapeError(
                 f"to_pennylane: {encoder_name(encoder)} is not parametric, so its PennyLane template holds one sample; "
@@ -289,6 +382,6 @@ def to_pennylane(encoder: Encoder, x: Any, wires: Sequence[Any], *, id: str | No
             )
         template, values = templatize(encoder.circuits(t)[0])
         values = values[None]
-    if unbatched:
+    if one_sample:
         values = values[0]  # (P,): an unbroadcast operation
-    return cls(values, wires=wires, template=FrozenTemplate(template), id=id)
+    return cls(_like_input(qml, values, x), wires=wires, template=FrozenTemplate(template), id=id)

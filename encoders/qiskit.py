@@ -2,15 +2,18 @@
 
 * ``to_qiskit(encoder, x)``: the ``QuantumCircuit`` of one sample (``circuits.interop.to_qiskit``
   of ``encoder.circuits(x)[0]``). Qubit ``q`` is Qiskit qubit ``q`` (both little-endian), so
-  ``Statevector(to_qiskit(enc, x))`` equals ``enc.states(x)[0]``.
+  ``Statevector(to_qiskit(enc, x))`` equals ``enc.states(x)[0]``. The interop one takes a
+  :class:`~qcstar.circuits.Circuit` (and ``index=`` for a batched one), this one an encoder and
+  one sample: both mean "this, as a Qiskit circuit, in our qubit order".
 * ``feature_map(encoder)``: the encoder's template as a ``QuantumCircuit`` on a
   ``ParameterVector("x", P)``; bind ``encoder.parameters(images)`` (one row per sample). That is
   what qiskit-machine-learning's kernels expect: ``FidelityStatevectorKernel(feature_map=fm)
   .evaluate(encoder.parameters(images).numpy())`` and ``QSVC``.
 
 The feature map emits RY/RZ/RX (and any other parametric catalogue gate) on ``x[k]`` directly;
-multiplexed rotations in a template become the Gray-code sequence of rotations and CX with
-angles ``theta'_i = 2**-k sum_j (+-1) x[j]`` (``UCRYGate`` rejects symbolic parameters);
+multiplexed rotations in a template become the Gray-code sequence of rotations and CX of
+``qcstar.circuits.decompose.multiplexed_rotation`` (the one implementation), with angles
+``theta'_i = 2**-k sum_j (+-1) x[j]`` (``UCRYGate`` rejects symbolic parameters);
 constant ops (CX, H, X, fixed unitaries) go through ``circuits.interop.to_qiskit``.
 
 Example::
@@ -30,6 +33,7 @@ from typing import Any
 import torch
 
 from qcstar.circuits import Circuit, GateError, ShapeError
+from qcstar.circuits.decompose import multiplexed_rotation
 from qcstar.circuits.errors import require
 
 from .base import Encoder, as_encoder, encoder_name, is_parametric, placeholder_indices, validate_images
@@ -44,7 +48,10 @@ def _qiskit():
 
 
 def to_qiskit(encoder: Encoder, x: Any):
-    """The bound ``QuantumCircuit`` of one sample ``x`` (``(D,)``, ``(H, W)`` or a batch of one).
+    """The bound ``QuantumCircuit`` of one sample: ``circuits.interop.to_qiskit(encoder.circuits(x)[0])``.
+
+    ``x`` is one sample: the encoder's ``sample_shape``, ``(D,)``, a batch of one, or (when the
+    encoder has no sample shape) one ``(H, W)`` image. Qubit ``q`` is Qiskit qubit ``q``.
 
     Example::
 
@@ -55,22 +62,12 @@ def to_qiskit(encoder: Encoder, x: Any):
     from qcstar.circuits.interop import to_qiskit as circuit_to_qiskit
 
     encoder = as_encoder(encoder, "to_qiskit")
-    one = validate_images(x, name=encoder_name(encoder), single=True, allow_complex=True, allow_zero=True)
+    one = validate_images(
+        x, name=encoder_name(encoder), single=True, sample_shape=getattr(encoder, "sample_shape", None),
+        allow_complex=True, allow_zero=True,
+    )
     circuits = encoder.circuits(one)
     return circuit_to_qiskit(circuits[0])
-
-
-def _gray_sequence(name: str, target: int, controls: tuple[int, ...]) -> list[tuple[str, tuple[int, ...]]]:
-    """The op sequence of the Gray-code multiplexor: ('rot', (i,)) for rotation i, ('cx', (c, t)), ('h', (t,))."""
-    from qcstar.circuits.decompose import gray_code_cx_controls
-
-    seq: list[tuple[str, tuple[int, ...]]] = []
-    for i, c in enumerate(gray_code_cx_controls(len(controls))):
-        seq.append(("rot", (i,)))
-        seq.append(("cx", (controls[c], target)))
-    if name == "rx":  # RX = H RZ H, and H on the target commutes with the block structure
-        seq = [("h", (target,))] + seq + [("h", (target,))]
-    return seq
 
 
 def feature_map(encoder: Encoder, *, parameter_name: str = "x"):
@@ -87,7 +84,7 @@ def feature_map(encoder: Encoder, *, parameter_name: str = "x"):
     """
     qk = _qiskit()
     from qiskit.circuit import ParameterVector
-    from qiskit.circuit.library import CXGate, HGate, get_standard_gate_name_mapping
+    from qiskit.circuit.library import get_standard_gate_name_mapping
 
     from qcstar.circuits.interop import to_qiskit as circuit_to_qiskit
 
@@ -125,21 +122,18 @@ def feature_map(encoder: Encoder, *, parameter_name: str = "x"):
                     f"feature_map: a multiplexed '{op.name}' with placeholders has no Gray-code form; "
                     "only multiplexed RX/RY/RZ are supported"
                 )
-            from qcstar.circuits.decompose import gray_code_matrix
-
             alpha = [x[int(k)] for k in indices[0].tolist()]
-            m = gray_code_matrix(len(op.mux)).tolist()
-            rot = "rz" if op.name == "rx" else op.name
-            target = op.wires[0]
-            for kind, args in _gray_sequence(op.name, target, op.mux):
-                if kind == "rot":
-                    row = m[args[0]]
-                    theta = sum((c * a for c, a in zip(row, alpha)), 0.0)
-                    qc.append(type(std[rot])(theta), [target])
-                elif kind == "cx":
-                    qc.append(CXGate(), list(args))
-                else:
-                    qc.append(HGate(), list(args))
+            # The Gray-code sequence is linear in the angles: decomposing the basis vectors (a batch
+            # given by the identity) gives, for every rotation, its coefficient on each alpha_j.
+            basis = torch.eye(len(alpha), dtype=torch.float64)
+            for gate_op in multiplexed_rotation(op.name, basis, op.wires[0], op.mux):
+                if not gate_op.params:
+                    pending.append(gate_op)  # CX and H go through the package's converter
+                    continue
+                flush()
+                coefficients = gate_op.params[0].tolist()
+                theta = sum((c * a for c, a in zip(coefficients, alpha)), 0.0)
+                qc.append(type(std[gate_op.name])(theta), list(gate_op.wires))
             continue
         if op.name not in std:
             raise GateError(f"feature_map: gate '{op.name}' has no Qiskit standard gate to carry parameters")

@@ -1,5 +1,6 @@
-"""Tests of encoders.aqce: MNISQ's AQCE, batched. Small inputs (6 qubits) where the test is about
-logic; one 10-qubit f80 run on a few images."""
+"""Tests of encoders.aqce: MNISQ's AQCE, batched. Small inputs (6 qubits, few sweeps or blocks)
+where the test is about logic; the 10-qubit f80 run on a few images is marked slow, and its
+assertions also run on a 6-qubit circuit by default."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 from qcstar import circuits
 from qcstar.encoders.aqce import (
     AQCEEncoder,
+    _polar,
     _tables,
     amplitude_vectors,
     apply_blocks,
@@ -32,6 +34,14 @@ def f80_10q():
     """f80 on 3 digits upsampled to 24x24 (576 pixels, 10 qubits): one shared run."""
     imgs = np.kron(_digits(3), np.ones((3, 3)))
     enc = AQCEEncoder(level="f80")
+    return enc, imgs, enc.encode(imgs)
+
+
+@pytest.fixture(scope="module")
+def f80_6q():
+    """f80's 27 blocks on 3 8x8 digits (6 qubits) with one sweep: the fast version of f80_10q."""
+    imgs = _digits(3)
+    enc = AQCEEncoder(level="f80", n_qubits=6, sweeps=1)
     return enc, imgs, enc.encode(imgs)
 
 
@@ -72,14 +82,16 @@ def test_kernels_match_naive_einsum():
 
 @pytest.mark.parametrize("level,blocks", [("f80", 27), ("f90", 54), ("f95", 108)])
 def test_presets_give_mnisq_block_counts(level, blocks):
-    enc = AQCEEncoder(level=level, n_qubits=6, sweeps=1)  # sweeps do not change the count
+    enc = AQCEEncoder(level=level, n_qubits=6, sweeps=0)  # sweeps do not change the count
     res = enc.encode(_digits(2))
     assert res.n_blocks.tolist() == [blocks, blocks]
     assert res.matrices.shape == (2, blocks, 4, 4)
 
 
-def test_10_qubit_f80_overlap_recomputed_from_circuit(f80_10q):
-    enc, imgs, res = f80_10q
+@pytest.mark.parametrize("run", ["f80_6q", pytest.param("f80_10q", marks=pytest.mark.slow)])
+def test_f80_overlap_recomputed_from_circuit(run, request):
+    enc, imgs, res = request.getfixturevalue(run)
+    n = enc.n_qubits
     assert res.n_blocks.tolist() == [27, 27, 27]
     assert (res.overlap > 0.8).all()  # smooth upsampled digits encode well at f80
     circs = enc.circuits(imgs)
@@ -94,27 +106,28 @@ def test_10_qubit_f80_overlap_recomputed_from_circuit(f80_10q):
     # circuits start with X gates on the bits of the brightest pixel
     for b, c in enumerate(circs):
         xs = [op.wires[0] for op in c.ops if op.name == "x"]
-        assert xs == [q for q in range(10) if res.init_bits[b, q]]
+        assert xs == [q for q in range(n) if res.init_bits[b, q]]
         assert c.count_ops()["unitary"] == 27
 
 
 def test_batched_equals_per_image_and_deterministic():
-    imgs = _digits(4)
-    enc = AQCEEncoder(level="f80", n_qubits=6, batch_size=4)
+    imgs = _digits(3)
+    small = dict(level="f80", n_qubits=6, max_blocks=9, sweeps=1)  # seed, growth and a sweep, all small
+    enc = AQCEEncoder(batch_size=3, **small)
     res = enc.encode(imgs)
-    again = AQCEEncoder(level="f80", n_qubits=6, batch_size=4).encode(imgs)
+    again = AQCEEncoder(batch_size=3, **small).encode(imgs)
     assert torch.equal(res.matrices, again.matrices) and torch.equal(res.overlap, again.overlap)
-    for b in range(4):
-        one = AQCEEncoder(level="f80", n_qubits=6, batch_size=1).encode(imgs[b : b + 1])
+    for b in range(3):
+        one = AQCEEncoder(batch_size=1, **small).encode(imgs[b : b + 1])
         assert torch.equal(one.pairs[0], res.pairs[b])
         assert torch.allclose(one.matrices[0], res.matrices[b], atol=1e-12)
         assert torch.allclose(one.overlap, res.overlap[b : b + 1], atol=1e-12)
 
 
 def test_sweeps_do_not_lower_the_overlap_much():
-    imgs = _digits(3)
-    few = AQCEEncoder(level="f80", n_qubits=6, sweeps=1).encode(imgs).overlap
-    many = AQCEEncoder(level="f80", n_qubits=6).encode(imgs).overlap
+    imgs = _digits(2)
+    few = AQCEEncoder(level="f80", n_qubits=6, max_blocks=12, sweeps=1).encode(imgs).overlap
+    many = AQCEEncoder(level="f80", n_qubits=6, max_blocks=12, sweeps=4).encode(imgs).overlap
     assert (many >= few - 1e-6).all()
 
 
@@ -144,13 +157,13 @@ def test_basis_state_image_needs_no_blocks():
     assert float(res.overlap[0]) == pytest.approx(1.0, abs=1e-15)
     k = 2 * 8 + 5
     assert res.init_bits[0].tolist() == [(k >> q) & 1 for q in range(6)]
-    full = AQCEEncoder(level="f80", n_qubits=6).encode(img)  # budget mode still emits 27 blocks
+    full = AQCEEncoder(level="f80", n_qubits=6, sweeps=2).encode(img)  # budget mode still emits 27 blocks
     assert full.n_blocks.tolist() == [27]
     assert float(full.overlap[0]) == pytest.approx(1.0, abs=1e-9)
 
 
 def test_float32_option_runs():
-    res = AQCEEncoder(level="f80", n_qubits=6, dtype=torch.float32, sweeps=2).encode(_digits(2))
+    res = AQCEEncoder(level="f80", n_qubits=6, dtype=torch.float32, sweeps=2, max_blocks=9).encode(_digits(2))
     assert res.overlap.dtype == torch.float32 and (res.overlap > 0.5).all()
 
 
@@ -194,3 +207,12 @@ def test_single_flat_sample_is_a_batch_of_one():
     batch = AQCEEncoder(level="f80", n_qubits=6, max_blocks=4, sweeps=1).states(img[None])
     assert one.shape == (1, 64)
     torch.testing.assert_close(one, batch, atol=0, rtol=0)
+
+
+def test_block_update_maximises_the_trace():
+    g = torch.Generator().manual_seed(4)
+    e = torch.randn(20, 4, 4, dtype=torch.float64, generator=g)
+    u = _polar(e, 0.0)
+    best = torch.einsum("bij,bji->b", u, e)  # Tr(U E)
+    assert torch.allclose(best, torch.linalg.svdvals(e).sum(-1), atol=1e-12)  # the nuclear norm: the maximum
+    assert torch.allclose(u @ u.transpose(-1, -2), torch.eye(4, dtype=torch.float64).expand(20, 4, 4), atol=1e-12)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -141,3 +142,29 @@ def test_torch_layer_forward_backward(kind, x):
     out.square().sum().backward()
     grad = layer.weights.grad
     assert grad is not None and grad.shape == (1, n, 3) and bool(grad.abs().sum() > 0)
+
+
+def test_frozen_template_digest_is_by_content():
+    from qcstar.circuits import Circuit
+
+    def template(dtype):
+        c = Circuit(2).unitary(torch.eye(4, dtype=dtype), (0, 1)).ry(torch.tensor(0.0, dtype=torch.float64), 0)
+        c.metadata.update({"template": True, "n_parameters": 1})
+        return FrozenTemplate(c)
+
+    assert template(torch.complex64) == template(torch.complex128)  # the matrix's dtype does not matter
+    other = template(torch.complex128)
+    other.circuit.ops[0] = other.circuit.ops[0].__class__("unitary", (0, 1), (), -torch.eye(4, dtype=torch.complex128))
+    assert FrozenTemplate(other.circuit) != template(torch.complex128)
+
+
+def test_numpy_values_decompose_with_numpy_data(x):
+    enc = ENCODERS["amplitude"]()
+    op = to_pennylane(enc, x[0].reshape(-1).numpy(), wires=range(4))
+    ops = op.decomposition()
+    assert ops and all(not isinstance(d, torch.Tensor) for o in ops for d in o.data)
+    template = op.hyperparameters["template"]
+    assert list(template._affine) == [tuple(range(4))]  # the affine map is measured once per wires
+    torch_ops = to_pennylane(enc, x[0].reshape(-1), wires=range(4)).decomposition()
+    for a, b in zip(ops, torch_ops):
+        assert all(np.allclose(np.asarray(u), b_.detach().numpy()) for u, b_ in zip(a.data, b.data))
