@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from qcstar.circuits.decompose import multiplexed_rotation, one_qubit_rotations
+from qcstar.circuits.entanglers import ENTANGLERS, entangler_pairs
 from qcstar.circuits.errors import ConfigError, DataError, ShapeError
 from qcstar.circuits.ir import Circuit, Op
 from qcstar.circuits.register import ColumnProgram, column_states
@@ -114,15 +115,6 @@ class CNNAngles(_AngleNet):
 # --------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------
-
-def _entangler_pairs(n: int, entangler: str) -> list[tuple[int, int]]:
-    if entangler == "none" or n < 2:
-        return []
-    pairs = [(q, q + 1) for q in range(n - 1)]
-    if entangler == "ring" and n > 2:
-        pairs.append((n - 1, 0))
-    return pairs
-
 
 def _positive_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -237,7 +229,7 @@ class QCStarNet(nn.Module):
         if not rots or any(r not in _ROTATIONS for r in rots):
             raise ConfigError(f"QCStarNet: rotations must be a non-empty sequence of RX/RY/RZ, got {tuple(rotations)}")
         choices = {
-            "entangler": (entangler, ("ladder", "ring", "none")),
+            "entangler": (entangler, ENTANGLERS),
             "interaction": (interaction, ("none", "global")),
             "readout": (readout, ("z", "probs")),
             "combine": (combine, ("mean", "linear")),
@@ -385,7 +377,7 @@ class QCStarNet(nn.Module):
         meta = {"qcstar": "QCStarNet", "n_system": n, "n_index": a, "n_circuits": self.n_circuits}
         circ = Circuit(n + a, metadata=meta)
         slots = []
-        pairs = _entangler_pairs(n, self.entangler)
+        pairs = entangler_pairs(n, self.entangler)
         for l in range(L):
             for q in range(n):
                 for r, name in enumerate(self.rotations):
