@@ -24,10 +24,11 @@ Supported ops (anything else: use :func:`qcstar.circuits.simulate`):
 
 Example::
 
-    t = net.template_circuit()                       # qcstar.QCStarNet's template
+    net = QCStarNet(n_qubits=4, n_circuits=2, n_layers=2, in_shape=(8, 8))
+    t = net.template_circuit()                       # the net's structure, index register on top
     cols = column_states(t.n_qubits, [0, 1], n_register=1)          # |0>_index|0>, |1>_index|0>
-    psi = simulate_columns(t, net.template_values(x), columns=cols, matrices=list(net.interaction_unitaries()))
-    psi.shape                                        # (B, 2, 2, 2**n): batch, column, register, system
+    psi = simulate_columns(t, net.template_values(x), columns=cols, matrices=net.template_matrices())
+    psi.shape                                        # (B, 2, 2, 16): batch, column, register, system
 """
 
 from __future__ import annotations

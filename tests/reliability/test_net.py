@@ -101,3 +101,12 @@ def test_cstar_encoder_refuses_non_finite_images(net):
     for method in (enc.states, enc.parameters, enc.circuits):
         with pytest.raises(QcstarError):
             method(x)
+
+
+def test_readout_checks_its_size(cap):
+    net = QCStarNet(n_qubits=4, n_circuits=2, n_layers=1, in_shape=(4, 4), readout="probs", seed=0)
+    x = torch.rand(8, 4, 4)
+    assert net.readout(x).shape == (8, 2, 2, 16)
+    cap(64 << 10)
+    with pytest.raises(ResourceError, match="A-valued readout"):
+        net.readout(x)
