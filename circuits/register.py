@@ -100,6 +100,7 @@ class ColumnProgram:
         if n < 1:
             raise ShapeError(f"a {self.n_qubits}-qubit template has no system qubits below a {a}-qubit register")
         self.max_chunk = max_chunk
+        self.n_parameters = int(template.metadata.get("n_parameters", 0))
         self.n_slots = len(matrix_slots(template))
         register = tuple(range(n, n + a))
         slots = set(matrix_slots(template))
@@ -249,6 +250,8 @@ class ColumnProgram:
         single = values.dim() == 1
         if single:
             values = values.unsqueeze(0)
+        if values.dim() != 2 or values.shape[1] != self.n_parameters:
+            raise ShapeError(f"the template has {self.n_parameters} parameters; got values of shape {tuple(values.shape)}")
         if values.shape[0] == 0:
             raise ShapeError("simulate_columns got an empty batch of values (0, P); pass at least one row")
         if len(matrices) != self.n_slots:
