@@ -38,7 +38,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qcstar.circuits.decompose import multiplexed_rotation as gray_code_multiplexor  # noqa: E402
-from qcstar.circuits.gates import GATES  # noqa: E402
 from qcstar.circuits.files import write_atomic  # noqa: E402
 from qcstar.net import QCStarNet  # noqa: E402
 
@@ -63,6 +62,8 @@ def pennylane_features(net: QCStarNet, x: torch.Tensor, *, variant: str = "gray"
     same fusion our simulator does, so the fastest fair PennyLane formulation we found.
     """
     import pennylane as qml
+
+    from qcstar.circuits.gates import GATES
 
     n, a, d = net.n_qubits, net.n_index, net.n_circuits
     sys_wires = list(range(n))
