@@ -138,24 +138,14 @@ class CStarEncoder(Encoder):
         return self._template[1]
 
     def parameters(self, x: Any, *, single: bool = False) -> Tensor:
-        """Per-gate angles ``(B, P)`` of the hardware form, in the template's placeholder order."""
+        """Per-gate angles ``(B, P)`` of the hardware form, in the template's placeholder order.
+
+        The same function makes both: ``templatize`` of the batch's hardware circuit gives these
+        values and, for one sample, :meth:`template_circuit`.
+        """
         images = self._images(x, single=single)
-        c = self._hardware(images)
-        b = images.shape[0]
-        cols: list[Tensor] = []
-        for op in c.ops:
-            base = 1 if op.mux else 0
-            for p in op.params:
-                v = p if isinstance(p, Tensor) else torch.tensor(float(p), dtype=torch.float64)
-                v = v.detach().to(torch.float64)
-                if v.dim() == base + 1:  # batched: (B,) or (B, 2**m)
-                    cols.append(v.reshape(b, -1))
-                else:  # shared by every sample (data-independent gate)
-                    cols.append(v.reshape(1, -1).expand(b, -1))
-        if isinstance(c.global_phase, Tensor):
-            ph = c.global_phase.detach().to(torch.float64)
-            cols.append(ph.reshape(b, 1) if ph.dim() == 1 else ph.reshape(1, 1).expand(b, 1))
-        values = torch.cat(cols, dim=1) if cols else torch.zeros(b, 0, dtype=torch.float64)
+        _, values = templatize(self._hardware(images))
+        values = values.reshape(images.shape[0], -1)
         p_total = int(self.template_circuit().metadata["n_parameters"])
         if values.shape[1] != p_total:  # the net's export changed shape with the data: a bug there
             raise ShapeError(

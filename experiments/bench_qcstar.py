@@ -66,6 +66,8 @@ def pennylane_features(net: QCStarNet, x: torch.Tensor, *, variant: str = "gray"
     """
     import pennylane as qml
 
+    from qcstar.circuits.gates import GATES
+
     n, a, d = net.n_qubits, net.n_index, net.n_circuits
     sys_wires = list(range(n))
     idx_top_first = list(range(n + a - 1, n - 1, -1))  # PennyLane: first control wire = MSB
@@ -77,7 +79,10 @@ def pennylane_features(net: QCStarNet, x: torch.Tensor, *, variant: str = "gray"
     angles = angles.to(torch.float64)
     vs = net.interaction_unitaries().to(torch.complex128)
     if variant == "fused":
-        mats = net._layer_mats(angles).to(torch.complex128)  # (B, L, D, n, 2, 2), same gate matrices
+        mats = None  # (B, L, D, n, 2, 2): the catalogue's matrices, the rotations in order
+        for r, name in enumerate(net.rotations):
+            m = GATES[name].matrix_fn([angles[..., r]], torch.complex128)
+            mats = m if mats is None else m @ mats
         # block-diagonal over the index value: (B, L, n, D*2, D*2), index = c*2 + target bit
         bd = torch.zeros(*mats.shape[:2], n, 2 * net.n_padded, 2 * net.n_padded, dtype=torch.complex128)
         for c in range(net.n_padded):

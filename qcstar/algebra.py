@@ -97,7 +97,13 @@ def probs_table(n: int, *, dtype: torch.dtype = torch.float64, device=None) -> T
     return torch.eye(2**n, dtype=dtype, device=device)
 
 
-def _split(x: Tensor, m: int) -> tuple[Tensor, int]:
+def _split(x: Tensor, m: int, index_blocks: bool = False) -> tuple[Tensor, int]:
+    if index_blocks:  # already (..., 2**a, 2**n, d)
+        if x.dim() < 3 or x.shape[-2] != m:
+            raise ShapeError(
+                f"readout: a blocked X has shape (..., 2**a, {m}, d) for this observable, got {tuple(x.shape)}"
+            )
+        return x, x.shape[-3]
     rows = x.shape[-2]
     if rows % m:
         raise ShapeError(
@@ -110,7 +116,7 @@ def _split(x: Tensor, m: int) -> tuple[Tensor, int]:
     return x.unflatten(-2, (blocks, m)), blocks  # (..., 2**a, 2**n, d)
 
 
-def readout(x: Tensor, observables: Tensor, *, diagonal: bool | None = None) -> Tensor:
+def readout(x: Tensor, observables: Tensor, *, diagonal: bool | None = None, index_blocks: bool = False) -> Tensor:
     """A-valued readout ``R = X^H (O (x) I_d) X`` for one or several observables ``O``.
 
     ``x``: ``(..., M, d)`` with ``M = 2**a * 2**n`` (index on top, see the module docstring).
@@ -119,7 +125,9 @@ def readout(x: Tensor, observables: Tensor, *, diagonal: bool | None = None) -> 
     square tensor is read as one dense observable and a ``(2**n, n_obs)`` table with
     ``n_obs != 2**n`` as diagonals. Returns ``(..., d, d, n_obs)`` (or ``(..., d, d)`` for one
     dense observable): Hermitian in the two d axes, whose diagonal holds each circuit's
-    expectation value.
+    expectation value. ``index_blocks=True``: ``x`` comes blocked, ``(..., 2**a, 2**n, d)``
+    (the index register split off, as :func:`qcstar.circuits.register.simulate_columns` returns
+    it, so no copy is needed).
 
     Example::
 
@@ -131,7 +139,7 @@ def readout(x: Tensor, observables: Tensor, *, diagonal: bool | None = None) -> 
         if observables.dim() != 2:
             raise ShapeError(f"diagonal observables are a (2**n, n_obs) table, got {tuple(observables.shape)}")
         m = observables.shape[0]
-        xb, _ = _split(x, m)  # (..., c, m, d)
+        xb, _ = _split(x, m, index_blocks)  # (..., c, m, d)
         w = (observables.real if observables.is_complex() else observables).to(dtype=xb.real.dtype, device=xb.device)
         # R[s, s', k] = sum_{c, x} conj(X[c, x, s]) O_k[x] X[c, x, s']
         weighted = xb.unsqueeze(-3) * w.T.to(xb.dtype)[:, :, None]  # (..., c, k, m, d)
@@ -142,7 +150,7 @@ def readout(x: Tensor, observables: Tensor, *, diagonal: bool | None = None) -> 
     if obs.dim() != 3 or obs.shape[-1] != obs.shape[-2]:
         raise ShapeError(f"observables must be (2**n, 2**n) or (n_obs, 2**n, 2**n), got {tuple(observables.shape)}")
     m = obs.shape[-1]
-    xb, _ = _split(x, m)  # (..., c, m, d)
+    xb, _ = _split(x, m, index_blocks)  # (..., c, m, d)
     obs = obs.to(dtype=xb.dtype, device=xb.device)
     ox = obs[:, None] @ xb.unsqueeze(-4)  # (..., k, c, m, d)
     r = (adjoint(xb).unsqueeze(-4) @ ox).sum(-3)  # (..., k, d, d)
@@ -150,16 +158,30 @@ def readout(x: Tensor, observables: Tensor, *, diagonal: bool | None = None) -> 
     return r[..., 0] if single else r
 
 
-def readout_diagonal(x: Tensor, table: Tensor) -> Tensor:
+def readout_diagonal(x: Tensor, table: Tensor | None, *, index_blocks: bool = False) -> Tensor:
     """Only the diagonal of :func:`readout` for diagonal observables: ``(..., d, n_obs)``, real.
 
     ``diag(R)[s, k] = sum_{c, x} |X[c, x, s]|**2 O_k[x]``: the index register is traced out.
     This is what the net's forward pass uses (cost O(M d n_obs), no d x d products).
+    ``table=None`` is the Born probabilities of the system (:func:`probs_table`) without
+    building the ``(2**n, 2**n)`` identity; it needs ``x`` blocked (``index_blocks=True``, see
+    :func:`readout`), which tells the system's size.
     """
-    m = table.shape[0]
-    xb, _ = _split(x, m)
-    p = torch.view_as_real(xb).square().sum(-1).sum(-3)  # (..., m, d)
-    return p.transpose(-1, -2) @ table.to(dtype=p.dtype, device=p.device)
+    if table is None:
+        if not index_blocks:
+            raise ShapeError(
+                "readout_diagonal(x, None) needs x blocked as (..., 2**a, 2**n, d) with index_blocks=True "
+                "(or pass probs_table(n) for a flat x)"
+            )
+        xb, _ = _split(x, x.shape[-2], True)
+    else:
+        xb, _ = _split(x, table.shape[0], index_blocks)
+    # columns as rows: X usually is a transposed view of per-column states (..., d, M), so this
+    # reads the memory in order (and the backward writes it in order: no strided copies)
+    p = torch.view_as_real(xb.transpose(-1, -2)).square().sum(-1).sum(-3)  # (..., d, m)
+    if table is None:
+        return p
+    return p @ table.to(dtype=p.dtype, device=p.device)
 
 
 def n_index_qubits(d: int) -> int:

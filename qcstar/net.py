@@ -1,4 +1,4 @@
-"""The quantum circuit C*-algebra net (PAPERS.md Part A, §A3 and §A11).
+"""The quantum circuit C*-algebra net (arXiv:2404.06218; see the README's "qcstar" section).
 
 d circuits of n qubits form one unitary on C^(2**a) (x) C^(2**n), a = ceil(log2 d) index
 qubits above the n system qubits. Layer l is
@@ -11,12 +11,14 @@ V_l = exp(t_l (K_l - K_l^H)) is the interaction, a d x d unitary with K_l = 0 at
 initialisation (V_l = I: the d circuits are independent). d that is not a power of two is
 padded to 2**a with identity circuits and V_l (+) I.
 
-Simulation uses the package's one simulator: the kernels of :mod:`circuits.statevector`
-(``apply_block`` with the index register as multiplexer register, ``kron_chain`` for the
-per-chunk Kronecker products, ``apply_permutation`` for the CX entangler). The internal state
-is ``(B, 2**a, S, 2**n)`` flattened: index register c (top), then S "source" columns of the
-A-valued state X (the initial index state |s>), then the system qubits. Joint index of one
-source column = c * 2**n + x (index register most significant, Qiskit's order).
+One structure, one path: the net is a *template* circuit (:meth:`QCStarNet.template_circuit`,
+see :mod:`qcstar.circuits.template`) of rotations multiplexed over the index register, CX
+entanglers and one matrix slot per V_l. :meth:`QCStarNet.template_values` maps images to its
+values. The forward pass runs that template on the columns of the A-valued state with
+:func:`qcstar.circuits.register.simulate_columns` (the simulator's kernels) and reads out with
+:func:`qcstar.algebra.readout_diagonal`; :meth:`QCStarNet.to_circuit` is
+``bind_template`` of the same template and values, so export and training cannot drift apart.
+Joint index of one column = c * 2**n + x (index register most significant, Qiskit's order).
 
 Example::
 
@@ -29,17 +31,20 @@ Example::
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from qcstar.circuits.errors import QcstarError, ShapeError
-from qcstar.circuits.gates import GATES
-from qcstar.circuits.ir import Circuit, Op
 from qcstar.circuits.decompose import multiplexed_rotation, one_qubit_rotations
-from qcstar.circuits.statevector import apply_block, apply_permutation, kron_chain, permutation, wire_chunks
+from qcstar.circuits.entanglers import ENTANGLERS, entangler_pairs
+from qcstar.circuits.errors import ConfigError, DataError, ShapeError
+from qcstar.circuits.ir import Circuit, Op
+from qcstar.circuits.register import ColumnProgram, column_states
+from qcstar.circuits.resources import check_memory, state_bytes
+from qcstar.circuits.statevector import unitary_matrix
+from qcstar.circuits.template import bind_template
 
 from . import algebra
 
@@ -48,8 +53,6 @@ Tensor = torch.Tensor
 __all__ = ["QCStarNet", "LinearAngles", "MLPAngles", "CNNAngles"]
 
 _ROTATIONS = ("rx", "ry", "rz")
-
-
 # --------------------------------------------------------------------------------------
 # classical angle networks: images (B, *in_shape) -> angles (B, L, d, n, R)
 # --------------------------------------------------------------------------------------
@@ -113,13 +116,34 @@ class CNNAngles(_AngleNet):
 # helpers
 # --------------------------------------------------------------------------------------
 
-def _entangler_pairs(n: int, entangler: str) -> list[tuple[int, int]]:
-    if entangler == "none" or n < 2:
-        return []
-    pairs = [(q, q + 1) for q in range(n - 1)]
-    if entangler == "ring" and n > 2:
-        pairs.append((n - 1, 0))
-    return pairs
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"QCStarNet: {key} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _resolve_device(device: Any) -> torch.device | None:
+    """``device`` as a torch.device this torch can use, else :class:`ConfigError` (None stays None)."""
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ConfigError(f"QCStarNet: unknown device {device!r}; expected 'cpu', 'cuda', 'cuda:N' or 'mps'") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"QCStarNet: device={device!r} but this torch build has no usable CUDA GPU "
+                f"(torch {torch.__version__}); use device='cpu' or install a CUDA build of torch"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"QCStarNet: device={device!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"QCStarNet: device={device!r} but MPS is not available here; use device='cpu'")
+    elif dev.type != "cpu":
+        raise ConfigError(f"QCStarNet: device type {dev.type!r} is not supported; use 'cpu', 'cuda' or 'mps'")
+    return dev
 
 
 # --------------------------------------------------------------------------------------
@@ -153,7 +177,14 @@ class QCStarNet(nn.Module):
       ``x (B, d, *in_shape)`` -> logits ``(B, d, n_classes)``);
     * ``n_classes``, ``in_shape`` (image shape, default (8, 8)), ``dtype`` (complex64 or
       complex128; real parameters use the matching float type), ``seed`` (parameter init),
-      ``max_chunk`` (largest Kronecker chunk of system qubits in the simulation).
+      ``max_chunk`` (largest Kronecker chunk of system qubits in the simulation), ``device``
+      (where the parameters live: ``"cpu"``, ``"cuda"``, ...; checked at construction).
+
+    Errors: a wrong option raises :class:`~qcstar.circuits.errors.ConfigError`; images of the
+    wrong shape, complex images or an empty batch raise ``ShapeError``; NaN or infinite pixels
+    raise ``DataError``. Memory (``qcstar.circuits.resources``): construction refuses a net whose
+    parameters or the simulation of ONE sample do not fit the memory cap; every forward pass
+    checks its actual batch before simulating.
 
     Example::
 
@@ -183,29 +214,57 @@ class QCStarNet(nn.Module):
         seed: int | None = None,
         max_chunk: int = 4,
         interaction_init: float = 0.0,
+        device: str | torch.device | None = None,
     ):
         super().__init__()
-        for key, val in (("n_qubits", n_qubits), ("n_circuits", n_circuits), ("n_layers", n_layers), ("n_classes", n_classes)):
-            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-                raise ShapeError(f"QCStarNet: {key} must be a positive int, got {val!r}")
+        n = _positive_int("n_qubits", n_qubits)
+        d = _positive_int("n_circuits", n_circuits)
+        L = _positive_int("n_layers", n_layers)
+        n_classes = _positive_int("n_classes", n_classes)
+        hidden = _positive_int("hidden", hidden)
+        max_chunk = _positive_int("max_chunk", max_chunk)
+        if isinstance(rotations, str):
+            rotations = (rotations,)
         rots = tuple(str(r).lower() for r in rotations)
         if not rots or any(r not in _ROTATIONS for r in rots):
-            raise QcstarError(f"QCStarNet: rotations must be a non-empty sequence of RX/RY/RZ, got {tuple(rotations)}")
+            raise ConfigError(f"QCStarNet: rotations must be a non-empty sequence of RX/RY/RZ, got {tuple(rotations)}")
         choices = {
-            "entangler": (entangler, ("ladder", "ring", "none")),
+            "entangler": (entangler, ENTANGLERS),
             "interaction": (interaction, ("none", "global")),
             "readout": (readout, ("z", "probs")),
             "combine": (combine, ("mean", "linear")),
             "mode": (mode, ("shared", "tasks")),
         }
         for key, (val, ok) in choices.items():
-            if val not in ok:
-                raise QcstarError(f"QCStarNet: {key} must be one of {ok}, got {val!r}")
+            if not isinstance(val, str) or val not in ok:
+                raise ConfigError(f"QCStarNet: {key} must be one of {ok}, got {val!r}")
         if dtype not in (torch.complex64, torch.complex128):
-            raise ShapeError(f"QCStarNet: dtype must be torch.complex64 or torch.complex128, got {dtype}")
-        self.n_qubits = n = n_qubits
-        self.n_circuits = d = n_circuits
-        self.n_layers = L = n_layers
+            raise ConfigError(f"QCStarNet: dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        try:
+            shape = tuple(_positive_int("in_shape entries", s) for s in in_shape)
+        except TypeError as exc:
+            raise ConfigError(f"QCStarNet: in_shape must be a sequence of positive ints, got {in_shape!r}") from exc
+        if not shape:
+            raise ConfigError("QCStarNet: in_shape must name at least one axis, e.g. (8, 8)")
+        for key, val in (("strength", strength), ("interaction_init", interaction_init)):
+            if val is not None and (isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val)):
+                raise ConfigError(f"QCStarNet: {key} must be a finite number, got {val!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ConfigError(f"QCStarNet: seed must be an int or None, got {seed!r}")
+        if not isinstance(learn_strength, bool):
+            raise ConfigError(f"QCStarNet: learn_strength must be True or False, got {learn_strength!r}")
+        if interaction_init < 0:
+            raise ConfigError(f"QCStarNet: interaction_init is a standard deviation (>= 0), got {interaction_init!r}")
+        if isinstance(angle_net, str) and angle_net not in ("linear", "mlp", "cnn"):
+            raise ConfigError(f"QCStarNet: angle_net must be an nn.Module or 'linear'/'mlp'/'cnn', got {angle_net!r}")
+        if not isinstance(angle_net, (str, nn.Module)):
+            raise ConfigError(f"QCStarNet: angle_net must be an nn.Module or 'linear'/'mlp'/'cnn', got {type(angle_net).__name__}")
+        if angle_net == "cnn" and len(shape) != 2:
+            raise ConfigError(f"QCStarNet: angle_net='cnn' needs 2-d images, in_shape=(H, W); got in_shape={shape}")
+        dev = _resolve_device(device)
+        self.n_qubits = n
+        self.n_circuits = d
+        self.n_layers = L
         self.n_classes = n_classes
         self.rotations = rots
         self.entangler = entangler
@@ -213,14 +272,15 @@ class QCStarNet(nn.Module):
         self.readout_kind = readout
         self.combine = combine
         self.mode = mode
-        self.in_shape = tuple(int(s) for s in in_shape)
+        self.in_shape = shape
         self.dtype = dtype
         self.real_dtype = torch.float64 if dtype == torch.complex128 else torch.float32
         self.n_index = a = algebra.n_index_qubits(d)
         self.n_padded = 2**a
-        self.max_chunk = int(max_chunk)
+        self.max_chunk = max_chunk
         self.n_obs = n if readout == "z" else 2**n
         self.has_interaction = interaction == "global" and d > 1
+        self._check_construction_memory(angle_net, hidden)
 
         gen = None
         if seed is not None:
@@ -229,17 +289,15 @@ class QCStarNet(nn.Module):
             torch.manual_seed(int(seed))
         try:
             out_shape = (L, d, n, len(rots))
-            in_features = int(np.prod(self.in_shape))
+            in_features = math.prod(shape)
             if isinstance(angle_net, nn.Module):
                 self.angle_net = angle_net
             elif angle_net == "linear":
                 self.angle_net = LinearAngles(in_features=in_features, out_shape=out_shape)
             elif angle_net == "mlp":
                 self.angle_net = MLPAngles(in_features=in_features, out_shape=out_shape, hidden=hidden)
-            elif angle_net == "cnn":
-                self.angle_net = CNNAngles(in_shape=self.in_shape, out_shape=out_shape)
             else:
-                raise QcstarError(f"QCStarNet: angle_net must be an nn.Module or 'linear'/'mlp'/'cnn', got {angle_net!r}")
+                self.angle_net = CNNAngles(in_shape=shape, out_shape=out_shape)
             if self.has_interaction:
                 # K_l = tril(P_l, -1) + i triu(P_l): d*d real parameters, zero at init (V_l = I)
                 # NB: V = I is a stationary point of every readout diag(R) (mixing moves amplitude into
@@ -272,19 +330,107 @@ class QCStarNet(nn.Module):
         finally:
             if gen is not None:
                 gen.__exit__(None, None, None)
+        self.register_buffer("_anchor", torch.zeros(0), persistent=False)  # follows .to(device): where the net lives
         self.to(self.real_dtype)
+        if readout == "z":
+            self.register_buffer("_table", algebra.z_table(n, dtype=self.real_dtype), persistent=False)
+        else:  # Born probabilities: the identity table, never built (readout_diagonal's table=None)
+            self._table = None
+        self._template = self._build_template()
+        self._program = ColumnProgram(self._template, n_register=a, max_chunk=max_chunk)
+        self._columns: dict[tuple, Tensor] = {}
+        if dev is not None:
+            self.to(dev)
 
-        perm, _ = permutation([Op("cx", pair) for pair in _entangler_pairs(n, entangler)], n)
-        self._has_perm = not np.array_equal(perm, np.arange(2**n))
-        self.register_buffer("_perm_sys", torch.from_numpy(perm), persistent=False)
-        self._perm_cache: dict[int, tuple[Tensor, Tensor]] = {}
-        self.register_buffer("_z_table", algebra.z_table(n, dtype=self.real_dtype), persistent=False)
+    def _check_construction_memory(self, angle_net: nn.Module | str, hidden: int) -> None:
+        """Refuse, before allocating, a net whose parameters or whose simulation of one sample cannot fit."""
+        n, d, L, a = self.n_qubits, self.n_circuits, self.n_layers, self.n_index
+        real = 8 if self.dtype == torch.complex128 else 4
+        angles = L * d * n * len(self.rotations)
+        pixels = math.prod(self.in_shape)
+        angle_params = {"linear": (pixels + 1) * angles, "mlp": (pixels + 1) * hidden + (hidden + 1) * angles,
+                        "cnn": 2 * 8 * ((self.in_shape[-2] + 1) // 2) * ((self.in_shape[-1] + 1) // 2) * angles}
+        count = (angle_params.get(angle_net, 0) if isinstance(angle_net, str) else 0)
+        count += L * d * d if self.has_interaction else 0
+        count += d * self.n_obs * self.n_classes + d * self.n_classes
+        placeholders = L * n * len(self.rotations) * 2**a  # the template's (float64) and its index tables (int64)
+        check_memory(count * real + 16 * placeholders, f"the parameters of QCStarNet(n_qubits={n}, n_circuits={d}, n_layers={L})", factor=3)
+        columns = d if self.has_interaction else 1
+        bits = math.ceil(math.log2(columns)) if columns > 1 else 0
+        passes = L * (math.ceil(n / self.max_chunk) + 2) + 2
+        check_memory(
+            state_bytes(n + a + bits, 1, itemsize=2 * real),
+            f"simulating one sample of QCStarNet(n_qubits={n}, n_circuits={d}, n_layers={L}) ({n} + {a} qubits, "
+            f"{columns} column(s), kept for the backward pass)",
+            factor=passes,
+        )
+
+    # -- the template ------------------------------------------------------------
+    def _build_template(self) -> Circuit:
+        """One multiplexed rotation per (layer, qubit, rotation), CX entanglers, a slot per V_l.
+
+        Placeholders follow :meth:`template_values`: values ``(B, L, n, R, 2**a)`` flattened.
+        """
+        n, a, L, dp = self.n_qubits, self.n_index, self.n_layers, self.n_padded
+        index = list(range(n, n + a))
+        r_count = len(self.rotations)
+        meta = {"qcstar": "QCStarNet", "n_system": n, "n_index": a, "n_circuits": self.n_circuits}
+        circ = Circuit(n + a, metadata=meta)
+        slots = []
+        pairs = entangler_pairs(n, self.entangler)
+        for l in range(L):
+            for q in range(n):
+                for r, name in enumerate(self.rotations):
+                    start = ((l * n + q) * r_count + r) * dp
+                    idx = torch.arange(start, start + dp, dtype=torch.float64)
+                    if a:
+                        circ.mux(name, idx, target=q, controls=index)
+                    else:
+                        circ.append(Op(name, (q,), (idx[0],)))
+            for c, t in pairs:
+                circ.cx(c, t)
+            if self.has_interaction:
+                slots.append(len(circ.ops))
+                circ.unitary(torch.eye(dp, dtype=torch.complex128), index)
+        circ.metadata.update(template=True, n_parameters=L * n * r_count * dp, matrix_slots=tuple(slots))
+        self._ops_per_layer = n * r_count + len(pairs) + (1 if self.has_interaction else 0)
+        return circ
+
+    def template_circuit(self) -> Circuit:
+        """The net's structure as a template on ``n + a`` qubits (index register on top).
+
+        ``bind_template(net.template_circuit(), net.template_values(x), matrices=net.template_matrices())``
+        is the multiplexed circuit of ``x`` (what :meth:`to_circuit` returns, without a source).
+        """
+        return self._template
+
+    def template_values(self, x: Tensor) -> Tensor:
+        """The template's values for images ``x``: ``(B, P)``, P = L * n * R * 2**a (padded circuits: 0).
+
+        Differentiable in the angle net's parameters.
+        """
+        xx, _ = self._check_input(x)
+        return self._values(self._angles(xx))
+
+    def _values(self, angles: Tensor) -> Tensor:
+        pad = self.n_padded - self.n_circuits
+        if pad:
+            angles = torch.nn.functional.pad(angles, (0, 0, 0, 0, 0, pad))  # identity rotations
+        return angles.permute(0, 1, 3, 4, 2).reshape(angles.shape[0], -1)  # (B, L, n, R, dp)
+
+    def template_matrices(self) -> list[Tensor]:
+        """The template's matrix slots: the interaction unitaries V_l (none without interaction)."""
+        return list(self.interaction_unitaries().unbind(0)) if self.has_interaction else []
 
     # -- parameters --------------------------------------------------------------
+    @property
+    def _device(self) -> torch.device:
+        return self._anchor.device
+
     def interaction_unitaries(self) -> Tensor:
         """V_l for every layer, padded to the index register: ``(L, 2**a, 2**a)`` (identity without interaction)."""
         L, d, dp = self.n_layers, self.n_circuits, self.n_padded
-        device = self._perm_sys.device
+        device = self._device
         if not self.has_interaction:
             return torch.eye(dp, dtype=self.dtype, device=device).expand(L, dp, dp)
         p = self.interaction_params
@@ -310,22 +456,40 @@ class QCStarNet(nn.Module):
         return {"angle_net": angle, "interaction": inter, "head": head, "total": count(self.parameters())}
 
     # -- angles ------------------------------------------------------------------
-    def _check_input(self, x: Tensor) -> tuple[Tensor, bool]:
+    def _check_input(self, x: Any) -> tuple[Tensor, bool]:
+        """Images as ``(B, [d,] *in_shape)`` in the net's real dtype and device, and whether one came unbatched."""
         if not isinstance(x, Tensor):
-            x = torch.as_tensor(np.asarray(x))
+            try:
+                x = torch.as_tensor(np.asarray(x))
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise ShapeError(f"QCStarNet expects a real array or tensor of images, got {type(x).__name__} ({exc})") from exc
+        if x.is_complex():
+            raise ShapeError(
+                f"QCStarNet expects real-valued images, got a complex {tuple(x.shape)} tensor; pass x.real or x.abs()"
+            )
         nd = len(self.in_shape)
         extra = 1 if self.mode == "tasks" else 0
-        if x.dim() == nd + extra and tuple(x.shape[extra:]) == self.in_shape and (not extra or x.shape[0] == self.n_circuits):
-            return x.unsqueeze(0).to(self.real_dtype), True
-        if x.dim() != nd + extra + 1 or tuple(x.shape[1 + extra:]) != self.in_shape:
+        single = x.dim() == nd + extra and tuple(x.shape[extra:]) == self.in_shape and (not extra or x.shape[0] == self.n_circuits)
+        if single:
+            x = x.unsqueeze(0)
+        elif x.dim() != nd + extra + 1 or tuple(x.shape[1 + extra:]) != self.in_shape:
             want = ("(B, d, " if extra else "(B, ") + ", ".join(str(s) for s in self.in_shape) + ")"
             raise ShapeError(
                 f"QCStarNet ({self.mode} mode) expects images of shape {want}, got {tuple(x.shape)}"
                 + ("; in 'tasks' mode every circuit gets its own image" if extra else "")
             )
-        if extra and x.shape[1] != self.n_circuits:
+        elif extra and x.shape[1] != self.n_circuits:
             raise ShapeError(f"'tasks' mode needs one image per circuit: x.shape[1] = {self.n_circuits}, got {x.shape[1]}")
-        return x.to(self.real_dtype), False
+        if x.shape[0] == 0:
+            raise ShapeError(f"QCStarNet got an empty batch {tuple(x.shape)}; pass at least one image")
+        x = x.to(device=self._device, dtype=self.real_dtype)
+        if not bool(torch.isfinite(x).all()):
+            bad = int((~torch.isfinite(x)).flatten(1).any(1).nonzero()[0])
+            raise DataError(
+                f"QCStarNet: image {bad} of the batch holds NaN or infinite values in the net's {self.real_dtype} "
+                "(float32 overflows beyond 3.4e38); clean, rescale or drop it first"
+            )
+        return x, single
 
     def angles(self, x: Tensor) -> Tensor:
         """Rotation angles ``(B, L, d, n, len(rotations))`` of the images ``x``."""
@@ -346,100 +510,61 @@ class QCStarNet(nn.Module):
         out = out.view(b, d, L, d, n, r)
         return torch.diagonal(out, dim1=1, dim2=3).permute(0, 1, 4, 2, 3)  # (B, L, d, n, r)
 
-    def _layer_mats(self, angles: Tensor) -> Tensor:
-        """Fused per-qubit 2x2 matrices ``(B, L, 2**a, n, 2, 2)``; padded circuits get the identity."""
-        pad = self.n_padded - self.n_circuits
-        if pad:
-            angles = torch.nn.functional.pad(angles, (0, 0, 0, 0, 0, pad))
-        mats = None
-        for r, name in enumerate(self.rotations):
-            m = GATES[name].matrix_fn([angles[..., r]], self.dtype)
-            mats = m if mats is None else m @ mats
-        return mats
-
     # -- simulation --------------------------------------------------------------
-    def _perm_full(self, sources: int) -> tuple[Tensor, Tensor]:
-        key = sources
-        hit = self._perm_cache.get(key)
-        dev = self._perm_sys.device
-        if hit is not None and hit[0].device == dev:
-            return hit
-        n = self.n_qubits
-        base = torch.arange(self.n_padded * sources, device=dev)[:, None] * 2**n
-        perm = (base + self._perm_sys[None, :]).reshape(-1)
-        inv = torch.empty_like(perm)
-        inv[perm] = torch.arange(perm.numel(), device=dev)
-        self._perm_cache[key] = (perm, inv)
-        return perm, inv
+    def _input_columns(self, which: str | int) -> Tensor:
+        """The columns the net starts from: ``"diag"`` (|s>_index |0> for every circuit s),
+        ``"blocks"`` (one column, sum_c |c>|0>: without interaction block c evolves circuit c
+        alone) or a source index s (|s>|0>)."""
+        key = (which, self._device)
+        hit = self._columns.get(key)
+        if hit is None:
+            n_total, a, d = self.n_qubits + self.n_index, self.n_index, self.n_circuits
+            kw = dict(n_register=a, dtype=self.dtype, device=self._device)
+            if which == "diag":
+                hit = column_states(n_total, range(d), **kw)
+            elif which == "blocks":
+                hit = column_states(n_total, range(d), **kw).sum(0, keepdim=True)
+            else:
+                hit = column_states(n_total, [int(which)], **kw)
+            self._columns[key] = hit
+        return hit
 
-    def _apply_layer(self, psi: Tensor, mats_l: Tensor, v_l: Tensor | None, sources: int) -> Tensor:
-        """One layer W_l on ``psi (Bp, 2**a * S * 2**n)``; ``mats_l (Bm, 2**a, n, 2, 2)``, Bm in {1, Bp}."""
-        n, a = self.n_qubits, self.n_index
-        s = int(round(math.log2(sources)))
-        per_qubit = mats_l.unbind(2)  # n x (Bm, 2**a, 2, 2); one backward stack instead of n selects
-        for low, size in wire_chunks(n, self.max_chunk):
-            k = kron_chain([per_qubit[q] for q in range(low + size - 1, low - 1, -1)])  # (Bm, 2**a, dk, dk)
-            psi = apply_block(psi, k if a else k[:, 0], low, size, n + s, a)
-        if self._has_perm:
-            perm, inv = self._perm_full(sources)
-            psi = apply_permutation(psi, perm, inv)
-        if v_l is not None:
-            psi = apply_block(psi, v_l.unsqueeze(0), n + s, a, n + s + a, 0)
-        return psi
-
-    def _initial(self, batch: int, sources: int, which: str | int) -> Tensor:
-        dp, n = self.n_padded, self.n_qubits
-        psi = torch.zeros(batch, dp, sources, 2**n, dtype=self.dtype, device=self._perm_sys.device)
-        if which == "diag":  # source column s starts in |s>_index |0>
-            for c in range(self.n_circuits):
-                psi[:, c, c, 0] = 1
-        elif which == "blocks":  # no interaction: every block holds its own circuit (S = 1)
-            psi[:, : self.n_circuits, 0, 0] = 1
-        else:
-            psi[:, int(which), 0, 0] = 1
-        return psi.reshape(batch, -1)
-
-    def _run(self, angles: Tensor, sources: int, which: str | int) -> Tensor:
-        """Evolve the initial state through all layers: ``(B, 2**a, S, 2**n)``."""
-        b = angles.shape[0]
-        mats = self._layer_mats(angles)  # (B, L, dp, n, 2, 2)
-        vs = self.interaction_unitaries() if self.has_interaction else None
-        psi = self._initial(1, sources, which).expand(b, -1)
-        for l in range(self.n_layers):
-            psi = self._apply_layer(psi, mats[:, l], None if vs is None else vs[l], sources)
-        return psi.reshape(b, self.n_padded, sources, 2**self.n_qubits)
+    def _simulate(self, xx: Tensor, which: str | int) -> Tensor:
+        """Columns ``(B, S, 2**a, 2**n)`` of the net's circuit for images ``xx`` (a view)."""
+        return self._program.run(
+            self._values(self._angles(xx)), columns=self._input_columns(which),
+            matrices=self.template_matrices(), dtype=self.dtype,
+        )
 
     # -- public outputs ----------------------------------------------------------
     def joint_states(self, x: Tensor, *, source: int = 0) -> Tensor:
         """Joint states ``(B, 2**(n+a))`` reached from ``|source>_index (x) |0...0>``; index c*2**n + x."""
-        if not 0 <= int(source) < self.n_circuits:
-            raise ShapeError(f"source must be a circuit index in 0..{self.n_circuits - 1}, got {source}")
+        source = self._source(source)
         xx, single = self._check_input(x)
-        psi = self._run(self._angles(xx), 1, int(source)).reshape(xx.shape[0], -1)
+        psi = self._simulate(xx, source).reshape(xx.shape[0], -1)
         return psi[0] if single else psi
+
+    def _source(self, source: Any) -> int:
+        if isinstance(source, bool) or not isinstance(source, (int, np.integer)) or not 0 <= source < self.n_circuits:
+            raise ConfigError(f"source must be a circuit index in 0..{self.n_circuits - 1}, got {source!r}")
+        return int(source)
 
     def states(self, x: Tensor) -> Tensor:
         """Every source column of the A-valued state: ``(B, d, 2**(n+a))`` (row s = :meth:`joint_states` with source s)."""
         xx, single = self._check_input(x)
-        psi = self._run(self._angles(xx), self.n_padded, "diag")  # (B, dp, S, m)
-        out = psi[:, :, : self.n_circuits].transpose(1, 2).reshape(xx.shape[0], self.n_circuits, -1)
+        out = self._simulate(xx, "diag").reshape(xx.shape[0], self.n_circuits, -1)
         return out[0] if single else out
 
     def circuit_states(self, x: Tensor) -> Tensor:
         """The d circuits' n-qubit states ``(B, d, 2**n)``; only without interaction (they are pure then)."""
         if self.has_interaction:
-            raise QcstarError(
+            raise ConfigError(
                 "circuit_states needs interaction='none' (with interaction the circuits are entangled with the "
                 "index register); use joint_states(x, source=s) or states(x)"
             )
         xx, single = self._check_input(x)
-        psi = self._run(self._angles(xx), 1, "blocks")[:, : self.n_circuits, 0]
+        psi = self._simulate(xx, "blocks")[:, 0, : self.n_circuits]
         return psi[0] if single else psi
-
-    def _table(self) -> Tensor:
-        if self.readout_kind == "z":
-            return self._z_table
-        return algebra.probs_table(self.n_qubits, dtype=self.real_dtype, device=self._perm_sys.device)
 
     def features(self, x: Tensor) -> Tensor:
         """Per-circuit expectations, the diagonal of the readout: ``(B, d, n_obs)``."""
@@ -448,22 +573,26 @@ class QCStarNet(nn.Module):
         return f[0] if single else f
 
     def _features(self, xx: Tensor) -> Tensor:
-        angles = self._angles(xx)
-        d = self.n_circuits
         if self.has_interaction:
-            psi = self._run(angles, self.n_padded, "diag")  # (B, dp, S, m)
-            p = torch.view_as_real(psi).square().sum(-1).sum(1)[:, :d]  # (B, d, m): index traced out
+            # the module element X in its blocked layout (B, 2**a, 2**n, d): a view, no copy
+            x = self._simulate(xx, "diag").permute(0, 2, 3, 1)
         else:
-            psi = self._run(angles, 1, "blocks")[:, :d, 0]  # (B, d, m)
-            p = torch.view_as_real(psi).square().sum(-1)
-        return p @ self._table()
+            # without interaction circuit c is block c of one column: as a module element on the
+            # system alone (a = 0) its columns are the d circuits
+            x = self._simulate(xx, "blocks")[:, 0, : self.n_circuits].transpose(1, 2).unsqueeze(1)
+        return algebra.readout_diagonal(x, self._table, index_blocks=True)
 
     def readout(self, x: Tensor) -> Tensor:
         """The A-valued readout ``R = X^H (O (x) I_d) X``: ``(B, d, d, n_obs)``, Hermitian in (d, d)."""
         xx, single = self._check_input(x)
-        psi = self._run(self._angles(xx), self.n_padded, "diag")[:, :, : self.n_circuits]  # (B, dp, d, m)
-        X = psi.transpose(2, 3).reshape(xx.shape[0], -1, self.n_circuits)  # (B, dp*m, d)
-        r = algebra.readout(X, self._table().to(self.dtype), diagonal=True)
+        b, d, m = xx.shape[0], self.n_circuits, 2**self.n_qubits
+        itemsize = 16 if self.dtype == torch.complex128 else 8
+        # the diagonal-observable readout weighs every column block by every observable at once
+        check_memory(b * self.n_padded * self.n_obs * m * d * itemsize, f"the A-valued readout of {b} sample(s)", factor=2)
+        X = algebra.from_states(self._simulate(xx, "diag").reshape(b, d, -1))  # (B, M, d)
+        table = self._table if self._table is not None else algebra.probs_table(self.n_qubits, dtype=self.real_dtype,
+                                                                                  device=self._device)
+        r = algebra.readout(X, table.to(self.dtype), diagonal=True)
         return r[0] if single else r
 
     def logits_from_features(self, f: Tensor) -> Tensor:
@@ -487,14 +616,10 @@ class QCStarNet(nn.Module):
         xx, _ = self._check_input(x_one)
         if xx.shape[0] != 1:
             raise ShapeError("layer_unitaries takes one input (no batch axis)")
-        mats = self._layer_mats(self._angles(xx))
-        vs = self.interaction_unitaries() if self.has_interaction else None
-        dim = self.n_padded * 2**self.n_qubits
-        out = []
-        for l in range(self.n_layers):
-            eye = torch.eye(dim, dtype=self.dtype, device=self._perm_sys.device)
-            out.append(self._apply_layer(eye, mats[:, l], None if vs is None else vs[l], 1).T)
-        return torch.stack(out)
+        bound = bind_template(self._template, self._values(self._angles(xx))[0], matrices=self.template_matrices())
+        k = self._ops_per_layer
+        layers = [Circuit(bound.n_qubits, bound.ops[l * k:(l + 1) * k]) for l in range(self.n_layers)]
+        return torch.stack([unitary_matrix(c, dtype=self.dtype, device=self._device) for c in layers])
 
     # -- export --------------------------------------------------------------------
     def to_circuit(self, x_one: Tensor, *, form: str = "multiplexed", source: int | None = None) -> Circuit:
@@ -502,58 +627,46 @@ class QCStarNet(nn.Module):
 
         ``form="multiplexed"``: one multiplexed rotation per qubit, rotation and layer (mux wires =
         the index qubits n..n+a-1, mux[0] least significant), CX entanglers, and a ``unitary`` op
-        for each V_l. ``form="hardware"``: the multiplexed rotations as Gray-code RY/RZ + CX
+        for each V_l: :meth:`template_circuit` bound to :meth:`template_values`.
+        ``form="hardware"``: the multiplexed rotations as Gray-code RY/RZ + CX
         (RX as H RZ H), V_l as RZ RY RZ plus a global phase when a = 1, else a ``unitary`` on the
         index qubits that ``circuits.qasm.dumps(..., dense="decompose")`` writes as u/cx for
         a = 2 (larger a: left to a transpiler). ``source``: prepend X gates preparing
         ``|source>`` on the index register. Parameters are detached (export, not training).
         """
         if form not in ("multiplexed", "hardware"):
-            raise QcstarError(f"to_circuit: form must be 'multiplexed' or 'hardware', got {form!r}")
+            raise ConfigError(f"to_circuit: form must be 'multiplexed' or 'hardware', got {form!r}")
+        if source is not None:
+            source = self._source(source)
         xx, single = self._check_input(x_one)
         with torch.no_grad():
-            angles = self._angles(xx)
-            pad = self.n_padded - self.n_circuits
-            if pad:
-                angles = torch.nn.functional.pad(angles, (0, 0, 0, 0, 0, pad))
-            angles = angles.to(torch.float64)
-            if single:
-                angles = angles[0]  # (L, dp, n, r)
-            vs = self.interaction_unitaries().to(torch.complex128) if self.has_interaction else None
+            values = self._values(self._angles(xx)).to(torch.float64)
+            matrices = [v.to(torch.complex128) for v in self.template_matrices()]
+        bound = bind_template(self._template, values[0] if single else values, matrices=matrices)
         n, a = self.n_qubits, self.n_index
         index = list(range(n, n + a))
-        circ = Circuit(n + a, metadata={"qcstar": "QCStarNet", "n_system": n, "n_index": a, "n_circuits": self.n_circuits, "form": form})
+        circ = Circuit(n + a, metadata={**bound.metadata, "form": form})
         if source is not None:
-            if not 0 <= int(source) < self.n_circuits:
-                raise ShapeError(f"source must be in 0..{self.n_circuits - 1}, got {source}")
             for i, w in enumerate(index):
-                if (int(source) >> i) & 1:
+                if (source >> i) & 1:
                     circ.x(w)
-        mux_fn = multiplexed_rotation  # Gray-code RY/RZ + CX (PAPERS.md section A11.5)
-        pairs = _entangler_pairs(n, self.entangler)
-        for l in range(self.n_layers):
-            for q in range(n):
-                for r, name in enumerate(self.rotations):
-                    ang = angles[..., l, :, q, r]  # (dp,) or (B, dp)
-                    if a == 0:
-                        circ.append(Op(name, (q,), (ang[..., 0],)))
-                    elif form == "multiplexed":
-                        circ.mux(name, ang, target=q, controls=index)
-                    elif name == "rx":
-                        circ.h(q)
-                        circ.extend(mux_fn("rz", ang, q, index))
-                        circ.h(q)
-                    else:
-                        circ.extend(mux_fn(name, ang, q, index))
-            for c, t in pairs:
-                circ.cx(c, t)
-            if vs is not None:
-                if form == "hardware" and a == 1:  # native RZ RY RZ and a global phase
-                    ops, phase = one_qubit_rotations(vs[l], index[0])
-                    circ.extend(ops)
-                    circ.global_phase = circ.global_phase + phase
-                else:  # a dense block; circuits.qasm / circuits.interop synthesise it for a <= 2
-                    circ.unitary(vs[l], index)
+        if form == "multiplexed":
+            return circ.extend(bound.ops)
+        for op in bound.ops:
+            if op.mux:  # Gray-code RY/RZ + CX (arXiv:quant-ph/0407010), RX = H RZ H
+                (q,), ang = op.wires, op.params[0]
+                if op.name == "rx":
+                    circ.h(q)
+                    circ.extend(multiplexed_rotation("rz", ang, q, index))
+                    circ.h(q)
+                else:
+                    circ.extend(multiplexed_rotation(op.name, ang, q, index))
+            elif op.name == "unitary" and a == 1:  # V_l: native RZ RY RZ and a global phase
+                ops, phase = one_qubit_rotations(op.matrix, index[0])
+                circ.extend(ops)
+                circ.global_phase = circ.global_phase + phase
+            else:  # a dense block on a >= 2 index qubits: circuits.qasm / circuits.interop synthesise a <= 2
+                circ.append(op)
         return circ
 
     def extra_repr(self) -> str:

@@ -51,3 +51,17 @@ def test_shape_errors(rng):
         algebra.inner(_rand_x(4, 2, rng), _rand_x(8, 2, rng))
     with pytest.raises(ShapeError):
         algebra.readout(_rand_x(12, 2, rng), algebra.z_table(3), diagonal=True)
+
+
+def test_blocked_layout_equals_flat(rng):
+    n, a, d = 2, 1, 3
+    x = _rand_x(2**a * 2**n, d, rng)
+    blocked = x.unflatten(0, (2**a, 2**n))
+    z = algebra.z_table(n)
+    assert torch.allclose(algebra.readout(blocked, z, diagonal=True, index_blocks=True), algebra.readout(x, z, diagonal=True))
+    assert torch.allclose(algebra.readout_diagonal(blocked, z, index_blocks=True), algebra.readout_diagonal(x, z))
+    # table=None: Born probabilities of the system, index traced out, without a 2**n x 2**n table
+    probs = algebra.readout_diagonal(blocked, None, index_blocks=True)
+    assert torch.allclose(probs, algebra.readout_diagonal(x, algebra.probs_table(n)))
+    with pytest.raises(ShapeError, match="blocked"):
+        algebra.readout(x, z, diagonal=True, index_blocks=True)

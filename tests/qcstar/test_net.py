@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from qcstar import circuits
-from qcstar.circuits.errors import QcstarError, ShapeError
+from qcstar.circuits.errors import ConfigError, QcstarError, ShapeError
 from qcstar.circuits.statevector import unitary_matrix
+from qcstar.circuits.template import bind_template
 from qcstar import algebra
 from qcstar.circuits.decompose import multiplexed_rotation as gray_code_multiplexor
 from qcstar.net import QCStarNet
@@ -89,38 +90,11 @@ def test_single_circuit_is_plain_pqc():
     assert (net.circuit_states(x)[0] - ref).abs().max() < 1e-12
 
 
-def _to_qiskit(circ: circuits.Circuit):
-    """Qiskit circuit from an exported Circuit (circuits.interop when present, else by hand)."""
-    try:
-        from qcstar.circuits.interop import to_qiskit  # type: ignore
-
-        return to_qiskit(circ)
-    except ImportError:
-        pass
-    from qiskit import QuantumCircuit
-    from qiskit.circuit.library import UCRYGate, UCRZGate, UnitaryGate
-
-    qc = QuantumCircuit(circ.n_qubits)
-    for op in circ.ops:
-        if op.mux:
-            angles = [float(a) for a in op.params[0]]
-            gate = {"ry": UCRYGate, "rz": UCRZGate}[op.name](angles)
-            qc.append(gate, [op.wires[0], *op.mux])
-        elif op.name == "unitary":
-            qc.append(UnitaryGate(op.matrix.numpy()), list(op.wires))
-        elif op.name == "cx":
-            qc.cx(*op.wires)
-        elif op.name == "x":
-            qc.x(op.wires[0])
-        else:
-            getattr(qc, op.name)(*[float(p) for p in op.params], *op.wires)
-    qc.global_phase = float(circ.global_phase)
-    return qc
-
-
 @pytest.mark.parametrize("d", [2, 3, 4])
 def test_to_circuit_matches_joint_states_ours_and_qiskit(d):
     from qiskit.quantum_info import Statevector
+
+    from qcstar.circuits.interop import to_qiskit
 
     net = make(d)
     x = images(None, seed=d)
@@ -130,7 +104,7 @@ def test_to_circuit_matches_joint_states_ours_and_qiskit(d):
         assert circ.n_qubits == 3 + net.n_index
         ours = circuits.simulate(circ, dtype=C128)
         assert (ours - js).abs().max() < 1e-12
-        sv = torch.as_tensor(Statevector(_to_qiskit(circ)).data)
+        sv = torch.as_tensor(Statevector(to_qiskit(circ)).data)
         assert (sv - js).abs().max() < 1e-10
 
 
@@ -162,7 +136,6 @@ def test_gradcheck_tiny_net():
     params = [p for p in net.parameters()]
 
     def fn(*ps):
-        torch.nn.utils.vector_to_parameters  # noqa: B018 (just the module API below)
         return torch.func.functional_call(net, dict(zip([k for k, _ in net.named_parameters()], ps)), (x,))
 
     assert torch.autograd.gradcheck(fn, tuple(p.detach().clone().requires_grad_(True) for p in params),
@@ -217,7 +190,7 @@ def test_tasks_mode_shapes_and_independence():
 def test_bad_arguments():
     with pytest.raises(QcstarError):
         QCStarNet(n_qubits=2, n_circuits=2, n_layers=1, entangler="star")
-    with pytest.raises(ShapeError):
+    with pytest.raises(ConfigError):  # issue 8: configuration mistakes are ConfigError (was ShapeError)
         QCStarNet(n_qubits=0, n_circuits=2, n_layers=1)
     net = make(2)
     with pytest.raises(ShapeError):
@@ -237,3 +210,80 @@ def test_identity_interaction_is_a_stationary_point():
         loss = torch.nn.functional.cross_entropy(net(x), y)
         (grad,) = torch.autograd.grad(loss, [net.interaction_params])
         assert (float(grad.abs().max()) < 1e-12) is zero
+
+
+# -- every option: builds, trains one step, exports a circuit equal to its states ----------------
+
+_OPTIONS = [
+    {},
+    {"angle_net": "mlp", "hidden": 5},
+    {"angle_net": "cnn"},
+    {"entangler": "none"},
+    {"entangler": "ring"},
+    {"combine": "linear"},
+    {"readout": "probs"},
+    {"readout": "probs", "combine": "linear"},
+    {"mode": "tasks"},
+    {"mode": "tasks", "interaction": "none"},
+    {"max_chunk": 1},
+    {"max_chunk": 2},
+    {"rotations": ("RX",)},
+    {"rotations": ("RZ", "RX", "RY")},
+    {"interaction": "none"},
+    {"strength": 0.7},
+    {"strength": 0.7, "learn_strength": False},
+    {"interaction_init": 0.1},
+    {"dtype": torch.complex64},
+    {"n_circuits": 1},
+    {"n_circuits": 2, "n_qubits": 1},
+]
+
+
+@pytest.mark.parametrize("options", _OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "defaults")
+def test_every_option_trains_and_exports(options):
+    kw = {"n_qubits": 3, "n_circuits": 3, "n_layers": 2, "in_shape": (4, 4), "dtype": C128, "seed": 0,
+          "interaction_init": 0.2, **options}
+    net = QCStarNet(**kw)
+    d = net.n_circuits
+    x = images(2, d=d if net.mode == "tasks" else None)
+    logits = net(x)
+    assert logits.shape == ((2, d, 10) if net.mode == "tasks" else (2, 10))
+    torch.nn.functional.cross_entropy(logits.reshape(-1, 10), torch.arange(logits.reshape(-1, 10).shape[0]) % 10).backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    tol = 1e-5 if net.dtype == torch.complex64 else 1e-11
+    states = net.states(x[0]).to(C128)  # row s: the joint state from |s>_index
+    for form, sources in (("multiplexed", range(d)), ("hardware", [d - 1])):
+        for s in sources:
+            psi = circuits.simulate(net.to_circuit(x[0], form=form, source=s), dtype=C128)
+            assert (psi - states[s]).abs().max() < tol, (form, s)
+    # the template is the one structure behind both the forward pass and the export
+    bound = bind_template(net.template_circuit(), net.template_values(x[:1])[0].detach(),
+                          matrices=[v.detach() for v in net.template_matrices()])
+    assert (circuits.simulate(bound, dtype=C128) - states[0]).abs().max() < tol
+
+
+def test_features_are_the_algebra_readout_of_the_states():
+    net = make(3, readout="probs")
+    x = images(2)
+    X = algebra.from_states(net.states(x))  # (B, 2**a * 2**n, d)
+    blocked = X.unflatten(1, (net.n_padded, 2**net.n_qubits))
+    assert torch.allclose(net.features(x), algebra.readout_diagonal(blocked, None, index_blocks=True), atol=1e-12)
+    assert torch.allclose(net.features(x), algebra.readout_diagonal(X, algebra.probs_table(3)), atol=1e-12)
+    with pytest.raises(ShapeError, match="index_blocks"):
+        algebra.readout_diagonal(X, None)
+
+
+def test_configuration_mistakes_are_config_errors():
+    base = {"n_qubits": 2, "n_circuits": 2, "n_layers": 1}
+    for bad in ({"rotations": ("RY", "CX")}, {"rotations": ()}, {"dtype": torch.float32}, {"angle_net": "rnn"},
+                {"angle_net": 3}, {"strength": float("nan")}, {"interaction_init": -1.0}, {"max_chunk": 0},
+                {"n_layers": 1.5}, {"n_circuits": True}, {"in_shape": (8, 0)}, {"in_shape": (64,), "angle_net": "cnn"},
+                {"mode": None}, {"device": "no-such-device"}, {"seed": "0"}, {"seed": 1.5}, {"learn_strength": "no"}):
+        with pytest.raises(ConfigError):
+            QCStarNet(**{**base, **bad})
+    net = make(2)
+    with pytest.raises(ConfigError, match="source"):
+        net.joint_states(images(1), source=2)
+    with pytest.raises(ConfigError, match="form"):
+        net.to_circuit(images(None), form="dense")
