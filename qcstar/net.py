@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from qcstar.circuits.decompose import multiplexed_rotation, one_qubit_rotations
+from qcstar.circuits.devices import resolve_device
 from qcstar.circuits.entanglers import ENTANGLERS, entangler_pairs
 from qcstar.circuits.errors import ConfigError, DataError, ShapeError
 from qcstar.circuits.ir import Circuit, Op
@@ -124,26 +125,10 @@ def _positive_int(key: str, value: Any) -> int:
 
 def _resolve_device(device: Any) -> torch.device | None:
     """``device`` as a torch.device this torch can use, else :class:`ConfigError` (None stays None)."""
-    if device is None:
-        return None
     try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ConfigError(f"QCStarNet: unknown device {device!r}; expected 'cpu', 'cuda', 'cuda:N' or 'mps'") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                f"QCStarNet: device={device!r} but this torch build has no usable CUDA GPU "
-                f"(torch {torch.__version__}); use device='cpu' or install a CUDA build of torch"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"QCStarNet: device={device!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
-    elif dev.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ConfigError(f"QCStarNet: device={device!r} but MPS is not available here; use device='cpu'")
-    elif dev.type != "cpu":
-        raise ConfigError(f"QCStarNet: device type {dev.type!r} is not supported; use 'cpu', 'cuda' or 'mps'")
-    return dev
+        return resolve_device(device)
+    except ConfigError as exc:
+        raise ConfigError(f"QCStarNet: {exc}") from None
 
 
 # --------------------------------------------------------------------------------------
