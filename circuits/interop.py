@@ -734,3 +734,266 @@ class _FromPennyLane:
         stacked = torch.stack([b.to(dtype).expand(shape) for b in blocks], dim=-3)
         mux = tuple(self.index[w] for w in reversed(control))
         return Op("unitary", tuple(self.index[w] for w in targets), matrix=stacked, mux=mux)
+
+
+# --------------------------------------------------------------------------------------
+# Qiskit circuits with symbolic parameters -> templates bound to a whole batch
+# --------------------------------------------------------------------------------------
+_NON_UNITARY_SKIPPED = frozenset({"barrier", "delay", "measure"})
+
+
+def _has_free_parameters(op) -> bool:
+    from qiskit.circuit import ParameterExpression
+
+    return any(isinstance(p, ParameterExpression) and p.parameters for p in getattr(op, "params", ()))
+
+
+def _real_number(value: Any, where: str) -> float:
+    value = complex(value)
+    if abs(value.imag) > 1e-12:
+        raise GateError(f"{where} evaluates to the complex number {value}; expected a real angle")
+    return float(value.real)
+
+
+class QiskitTemplate:
+    """A parameterised Qiskit circuit converted ONCE into a template :class:`Circuit`.
+
+    Every gate parameter of the template is a *slot* (a placeholder of
+    :mod:`qcstar.circuits.template`). A slot's value is computed from the Qiskit parameters
+    ``x`` ``(N, P)`` (columns in the order of :attr:`parameter_names`) as
+
+    * an affine map ``x @ coefficients.T + offsets`` for constants and expressions linear in the
+      parameters (``2*x[0]``, ``a*x + b``, ``x[0] - x[1]``): one matrix product for the batch;
+    * a vectorised NumPy function of the columns (SymPy ``lambdify``) for any other expression
+      (``(pi - x[0])*(pi - x[1])`` of ``zz_feature_map``, ``sin(x)``): one call per slot for
+      the whole batch, not one call per sample.
+
+    :meth:`bind` gives one batched circuit and :meth:`states` simulates it in a single
+    :func:`qcstar.circuits.simulate` call. Build it with :func:`template_from_qiskit`.
+    """
+
+    def __init__(self, *, template: Circuit, parameter_names: Sequence[str], coefficients: Tensor,
+                 offsets: Tensor, nonlinear: Sequence[tuple[int, Callable[..., Any], tuple[int, ...], str]]):
+        self.template = template
+        self.parameter_names = tuple(parameter_names)
+        self.coefficients = coefficients  # (S, P) float64
+        self.offsets = offsets  # (S,) float64
+        self.nonlinear = tuple(nonlinear)  # (slot, f(*columns), parameter columns, text of the expression)
+
+    @property
+    def n_parameters(self) -> int:
+        """P: the number of Qiskit parameters (columns of ``x``)."""
+        return len(self.parameter_names)
+
+    @property
+    def n_qubits(self) -> int:
+        return self.template.n_qubits
+
+    def values(self, x: Any) -> Tensor:
+        """The slot values ``(N, S)`` (float64) of parameter rows ``x`` ``(N, P)`` or ``(P,)``."""
+        t = x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float64))
+        if t.is_complex():
+            raise ShapeError("feature-map parameters must be real numbers, got a complex tensor")
+        t = t.to(torch.float64)
+        single = t.dim() == 1
+        if single:
+            t = t[None]
+        p = self.n_parameters
+        if t.dim() != 2 or t.shape[1] != p:
+            names = ", ".join(self.parameter_names[:6]) + (", ..." if p > 6 else "")
+            raise ShapeError(
+                f"the feature map has {p} parameters ({names}); expected values of shape (N, {p}) or ({p},), "
+                f"got {tuple(t.shape)}"
+            )
+        out = t @ self.coefficients.T + self.offsets  # affine slots (non-affine rows are zero here)
+        if self.nonlinear:
+            columns = t.detach().cpu().numpy()
+            for slot, fn, cols, text in self.nonlinear:
+                with np.errstate(invalid="ignore", divide="ignore"):  # reported below as a GateError
+                    value = np.asarray(fn(*(columns[:, j] for j in cols)))
+                if np.iscomplexobj(value):
+                    if np.abs(value.imag).max(initial=0.0) > 1e-12:
+                        raise GateError(f"the gate parameter {text} is complex for some inputs; expected real angles")
+                    value = value.real
+                if not np.isfinite(value).all():
+                    raise GateError(
+                        f"the gate parameter {text} is not a finite real number for some inputs (e.g. log of a "
+                        "negative value); expected real angles: check the inputs' range"
+                    )
+                out[:, slot] = torch.as_tensor(np.broadcast_to(value, (t.shape[0],)).astype(np.float64))
+        return out[0] if single else out
+
+    def bind(self, x: Any) -> Circuit:
+        """The batched :class:`Circuit` of parameter rows ``x`` ``(N, P)`` (unbatched for ``(P,)``)."""
+        from .template import bind_template
+
+        return bind_template(self.template, self.values(x))
+
+    def states(self, x: Any, *, dtype: torch.dtype = torch.complex128, device: torch.device | str | None = None) -> Tensor:
+        """States ``(N, 2**n)`` of all rows of ``x`` in one batched simulation."""
+        from .statevector import simulate
+
+        return simulate(self.bind(x), dtype=dtype, device=device)
+
+    def __repr__(self) -> str:
+        return (f"QiskitTemplate(n_qubits={self.n_qubits}, parameters={self.n_parameters}, "
+                f"ops={len(self.template.ops)}, nonlinear_slots={len(self.nonlinear)})")
+
+
+def template_from_qiskit(qc, *, parameters: Sequence[Any] | None = None) -> QiskitTemplate:
+    """Convert a ``QuantumCircuit`` with free ``Parameter``s into a :class:`QiskitTemplate`.
+
+    ``parameters`` fixes the column order of the values (default ``qc.parameters``, Qiskit's
+    sorted order, which is also the order qiskit-machine-learning binds feature-map rows in).
+    Gates whose parameters are symbolic map to catalogue gates with placeholders; gates
+    without a catalogue equivalent are expanded through their (symbolic) ``definition``;
+    constant gates go through :func:`from_qiskit`. A symbolic global phase becomes a slot too.
+    Measurements and barriers are dropped.
+
+    Example::
+
+        from qiskit.circuit.library import zz_feature_map
+        fm = template_from_qiskit(zz_feature_map(10, reps=2))
+        psi = fm.states(x)        # x: (N, 10) -> (N, 1024), one batched simulation
+    """
+    qk = _qiskit()
+    if not isinstance(qc, qk.QuantumCircuit):
+        raise GateError(f"template_from_qiskit expects a qiskit.QuantumCircuit, got {type(qc).__name__}")
+    if qc.num_qubits < 1:
+        raise ShapeError("template_from_qiskit: the QuantumCircuit has no qubits")
+    order = list(qc.parameters) if parameters is None else list(parameters)
+    if len(set(order)) != len(order):
+        raise ShapeError("template_from_qiskit: parameters must be distinct")
+    missing = set(qc.parameters) - set(order)
+    if missing:
+        names = ", ".join(sorted(p.name for p in missing))
+        raise ShapeError(f"template_from_qiskit: the circuit's parameter(s) {names} are not in parameters=[...]; add them")
+    builder = _QiskitTemplateBuilder(qk, qc.num_qubits)
+    builder.add_phase(qc.global_phase)
+    builder.walk(qc, [qc.find_bit(q).index for q in qc.qubits], 0)
+    builder.flush()
+    return builder.finish(order)
+
+
+class _QiskitTemplateBuilder:
+    """Walks a symbolic Qiskit circuit, collecting template ops and one expression per slot."""
+
+    def __init__(self, qk, n: int):
+        self.qk = qk
+        self.n = n
+        self.converter = _FromQiskit(_standard_gates())
+        self.ops: list[Op] = []
+        self.slots: list[Any] = []  # a float or a ParameterExpression per slot
+        self.phase: Any = 0.0
+        self.pending = qk.QuantumCircuit(n)
+
+    def add_phase(self, value: Any) -> None:
+        from qiskit.circuit import ParameterExpression
+
+        if isinstance(value, ParameterExpression) and not value.parameters:
+            value = _real_number(value, "the global phase")
+        self.phase = self.phase + value
+
+    def walk(self, qc, qmap: list[int], depth: int) -> None:
+        if depth > 50:
+            raise GateError("template_from_qiskit: gate definitions nest more than 50 levels deep")
+        for inst in qc.data:
+            op = inst.operation
+            if op.name in _NON_UNITARY_SKIPPED:
+                continue
+            wires = [qmap[qc.find_bit(q).index] for q in inst.qubits]
+            if not _has_free_parameters(op):
+                self.pending.append(op, wires)  # constants: converted in runs by from_qiskit
+                continue
+            self.flush()
+            if self.symbolic(op, wires):
+                continue
+            definition = getattr(op, "definition", None)
+            if definition is None:
+                raise GateError(
+                    f"template_from_qiskit: '{op.name}' has symbolic parameters, no catalogue equivalent and no "
+                    "definition to expand; decompose or transpile the circuit first"
+                )
+            self.add_phase(definition.global_phase)
+            self.walk(definition, [wires[definition.find_bit(q).index] for q in definition.qubits], depth + 1)
+
+    def symbolic(self, op, wires: list[int]) -> bool:
+        """Append ``op`` with one new slot per parameter if it maps to a catalogue op; else False."""
+        start = len(self.slots)
+        stand_in = op.copy()
+        try:
+            stand_in.params = [float(start + i) for i in range(len(op.params))]  # placeholders
+        except Exception:  # some operations do not allow their params to be replaced
+            return False
+        converted = self.converter.convert(stand_in, wires)
+        if converted is None or converted.matrix is not None:
+            return False
+        used = sorted(int(v) for p in converted.params for v in np.atleast_1d(_numpy_param(p)).tolist())
+        if used != list(range(start, start + len(op.params))):
+            return False  # the converter transformed the values: not a placeholder-preserving map
+        self.slots.extend(op.params)
+        params = tuple(torch.as_tensor(_numpy_param(p), dtype=torch.float64) for p in converted.params)
+        self.ops.append(replace(converted, params=params))
+        return True
+
+    def flush(self) -> None:
+        """Convert the pending constant gates and give each of their parameters a constant slot."""
+        from .template import templatize
+
+        if not self.pending.data:
+            return
+        template, values = templatize(from_qiskit(self.pending))
+        offset = len(self.slots)
+        for op in template.ops:
+            if op.params:
+                op = replace(op, params=tuple(p + offset for p in op.params))
+            self.ops.append(op)
+        self.slots.extend(values.tolist())
+        self.phase = self.phase + float(template.global_phase)
+        self.pending = self.qk.QuantumCircuit(self.n)
+
+    def finish(self, order: list[Any]) -> QiskitTemplate:
+        from qiskit.circuit import ParameterExpression
+
+        column = {p: j for j, p in enumerate(order)}
+        slots = list(self.slots)
+        meta: dict[str, Any] = {"template": True}
+        phase: Any = self.phase
+        if isinstance(phase, ParameterExpression):
+            meta["phase_index"] = len(slots)
+            slots.append(phase)
+            phase = 0.0
+        meta["n_parameters"] = len(slots)
+        coefficients = torch.zeros(len(slots), len(order), dtype=torch.float64)
+        offsets = torch.zeros(len(slots), dtype=torch.float64)
+        nonlinear = []
+        for k, expr in enumerate(slots):
+            if not isinstance(expr, ParameterExpression):
+                offsets[k] = float(expr)
+                continue
+            params = list(expr.parameters)
+            grads = [expr.gradient(p) for p in params]
+            if all(not (isinstance(g, ParameterExpression) and g.parameters) for g in grads):
+                for p, g in zip(params, grads):  # affine: constant gradients
+                    coefficients[k, column[p]] = _real_number(g, f"the gate parameter {expr}")
+                offsets[k] = _real_number(expr.bind({p: 0.0 for p in params}), f"the gate parameter {expr}")
+                continue
+            nonlinear.append(_lambdify(k, expr, params, column))
+        template = Circuit(self.n, self.ops, float(phase), meta)
+        return QiskitTemplate(template=template, parameter_names=[p.name for p in order],
+                              coefficients=coefficients, offsets=offsets, nonlinear=nonlinear)
+
+
+def _numpy_param(p: Any) -> np.ndarray:
+    return p.detach().cpu().numpy() if isinstance(p, Tensor) else np.asarray(float(p))
+
+
+def _lambdify(slot: int, expr: Any, params: list[Any], column: dict[Any, int]) -> tuple[int, Callable[..., Any], tuple[int, ...], str]:
+    """A vectorised NumPy function of the parameter columns for a non-affine expression."""
+    import sympy
+
+    symbolic = expr.sympify()
+    by_name = {s.name: s for s in symbolic.free_symbols}
+    symbols = [by_name.get(p.name, sympy.Symbol(p.name)) for p in params]
+    fn = sympy.lambdify(symbols, symbolic, modules="numpy")
+    return slot, fn, tuple(column[p] for p in params), str(expr)
