@@ -1,4 +1,4 @@
-"""Our kernels against qiskit-machine-learning's own and against the definition."""
+"""The fidelity kernel against qiskit-machine-learning's own and against the definition."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from qcstar.circuits import Circuit, ShapeError, simulate
-from qcstar.kernels import FidelityKernel, ProjectedKernel, one_vs_one_accuracy
+from qcstar.kernels import FidelityKernel, fidelity_gram, one_vs_one_accuracy
 
 
 def _feature_states(x: np.ndarray) -> torch.Tensor:
@@ -48,18 +48,8 @@ def test_tiling_does_not_change_the_result():
     np.testing.assert_allclose(full, brute, atol=1e-12)
 
 
-def test_projected_kernel_features_and_symmetry():
-    s = _feature_states(np.random.default_rng(1).uniform(0, np.pi, (5, 3)))
-    k = ProjectedKernel(gamma=0.5, dtype=torch.complex128)
-    f = k.features(s)
-    assert f.shape == (5, 9) and float(f.abs().max()) <= 1 + 1e-12
-    gram = k.evaluate(s)
-    np.testing.assert_allclose(np.diag(gram), 1.0)
-    np.testing.assert_allclose(gram, gram.T)
-
-
 def test_svm_on_digits_amplitude_states_matches_the_classical_twin():
-    """On exact amplitude states the fidelity kernel IS the classical cos^2 kernel (PAPERS.md B3.4)."""
+    """On exact amplitude states the fidelity kernel IS the classical cos^2 kernel (MNISQ, arXiv:2306.16627)."""
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -82,5 +72,55 @@ def test_bad_inputs():
         FidelityKernel().evaluate(torch.zeros(0, 4, dtype=torch.complex64))
     with pytest.raises(ShapeError, match="different sizes"):
         FidelityKernel().evaluate(torch.ones(2, 4, dtype=torch.complex64), torch.ones(2, 8, dtype=torch.complex64))
-    with pytest.raises(ShapeError, match="gamma"):
-        ProjectedKernel(gamma=0)
+
+
+def test_real_states_take_the_real_gemm_and_agree_with_the_complex_one():
+    x = np.random.default_rng(3).normal(size=(23, 8))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    real = fidelity_gram(torch.tensor(x), tile=4)
+    complex_ = fidelity_gram(torch.tensor(x, dtype=torch.complex128) * np.exp(0.3j), tile=7)  # a global phase
+    np.testing.assert_allclose(real, (x @ x.T) ** 2, atol=1e-14)
+    np.testing.assert_allclose(complex_, real, atol=1e-14)
+    cross = fidelity_gram(torch.tensor(x[:5]), torch.tensor(x[5:], dtype=torch.complex128), tile=2, double=False)
+    assert cross.dtype == np.float32
+    np.testing.assert_allclose(cross, (x[:5] @ x[5:].T) ** 2, atol=1e-6)
+
+
+def test_gram_memory_is_checked_before_allocating():
+    from qcstar.circuits import ResourceError
+    from qcstar.circuits.resources import memory_limit, set_memory_limit
+
+    before = memory_limit()
+    set_memory_limit(1 << 20)
+    try:
+        with pytest.raises(ResourceError, match="fidelity Gram"):
+            fidelity_gram(torch.ones(600, 2, dtype=torch.float64) / np.sqrt(2))
+    finally:
+        set_memory_limit(before)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_tiles_equal_the_cpu_gram():
+    g = torch.Generator().manual_seed(5)
+    s = torch.randn(300, 64, dtype=torch.complex128, generator=g)
+    s = s / s.norm(dim=1, keepdim=True)
+    cpu = FidelityKernel(dtype=torch.complex128, tile=64).evaluate(s)
+    gpu = FidelityKernel(dtype=torch.complex128, tile=64, device="cuda").evaluate(s)
+    np.testing.assert_allclose(gpu, cpu, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_ray_tasks_give_the_same_gram():
+    ray = pytest.importorskip("ray")
+    g = torch.Generator().manual_seed(6)
+    s = torch.randn(50, 16, dtype=torch.complex128, generator=g)
+    s = s / s.norm(dim=1, keepdim=True)
+    local = FidelityKernel(dtype=torch.complex128, tile=16)
+    remote = FidelityKernel(dtype=torch.complex128, tile=16, backend="ray")
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        np.testing.assert_allclose(remote.evaluate(s), local.evaluate(s), atol=1e-14)
+        np.testing.assert_allclose(remote.evaluate(s[:7], s[7:]), local.evaluate(s[:7], s[7:]), atol=1e-14)
+    finally:
+        ray.shutdown()
