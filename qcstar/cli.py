@@ -20,7 +20,7 @@ from qcstar.circuits.allocator import tune_allocator_from_env
 from qcstar.circuits.errors import QcstarError
 
 #: Subcommand modules, in the order they appear in ``qcstar --help``.
-COMMANDS = ["demo", "train", "dataset"]
+COMMANDS = ["demo", "train", "dataset", "kernel"]
 
 
 def add_common(parser: argparse.ArgumentParser, *, seed: int = 0) -> None:

@@ -119,7 +119,8 @@ class _KernelInputs:
     def _rows(self, X: Any, reset: bool) -> Any:
         """Validated inputs: a numpy float array for raw data, a 2-D tensor or array for states."""
         if not self._kernel().takes_states:
-            return validate_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite=True)
+            # allow_nd: images (N, H, W) go to the encoder as they are
+            return validate_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite=True, allow_nd=True)
         x = X if isinstance(X, Tensor) else np.asarray(X)
         if x.ndim != 2:
             raise ShapeError(f"expected states (n_samples, 2**n), got shape {tuple(x.shape)}")
