@@ -829,11 +829,49 @@ class QiskitTemplate:
 
         return bind_template(self.template, self.values(x))
 
-    def states(self, x: Any, *, dtype: torch.dtype = torch.complex128, device: torch.device | str | None = None) -> Tensor:
-        """States ``(N, 2**n)`` of all rows of ``x`` in one batched simulation."""
-        from .statevector import simulate
+    def states(self, x: Any, *, dtype: torch.dtype = torch.complex128, device: torch.device | str | None = None,
+               fuse: bool = True) -> Tensor:
+        """States ``(N, 2**n)`` of all rows of ``x``, the whole batch at once.
 
-        return simulate(self.bind(x), dtype=dtype, device=device)
+        ``fuse=True``: each run of CX/X/SWAP and diagonal phase gates (P, RZ, CP, CRZ, RZZ, Z, S,
+        T, CZ: the ZZ/Pauli feature maps' entanglers) is applied as one diagonal phase
+        ``exp(i values @ F)`` and one basis permutation, computed once per template, instead of
+        gate by gate; the other gates go through :func:`qcstar.circuits.simulate`.
+        ``fuse=False``: one :func:`~qcstar.circuits.simulate` call on :meth:`bind`'s circuit.
+        """
+        from .statevector import simulate
+        from .template import bind_template
+
+        if not fuse:
+            return simulate(self.bind(x), dtype=dtype, device=device)
+        values = self.values(x)
+        single = values.dim() == 1
+        values = values[None] if single else values
+        psi = None
+        for segment in self._segments():
+            if isinstance(segment, Circuit):
+                psi = simulate(bind_template(segment, values), psi, dtype=dtype, device=device)
+                psi = psi if psi.dim() == 2 else psi.expand(values.shape[0], -1)  # a constant segment
+                continue
+            if psi is None:  # the run starts the circuit: the state is |0...0>
+                psi = torch.zeros(values.shape[0], 2 ** self.n_qubits, dtype=dtype, device=device)
+                psi[:, 0] = 1
+            psi = segment.apply(psi, values)
+        if psi is None:
+            psi = simulate(Circuit(self.n_qubits), dtype=dtype, device=device).expand(values.shape[0], -1)
+        phase = self.template.metadata.get("phase_index")
+        if phase is not None or float(self.template.global_phase) != 0.0:
+            angle = values[:, int(phase)] if phase is not None else torch.full(
+                (values.shape[0],), float(self.template.global_phase), dtype=torch.float64)
+            psi = psi * torch.polar(torch.ones_like(angle), angle).to(device=psi.device, dtype=psi.dtype)[:, None]
+        return psi[0] if single else psi
+
+    def _segments(self) -> list[Any]:
+        """The template split into circuits and fused phase runs (built once)."""
+        cached = getattr(self, "_segments_cache", None)
+        if cached is None:
+            cached = self._segments_cache = _phase_run_segments(self.template)
+        return cached
 
     def __repr__(self) -> str:
         return (f"QiskitTemplate(n_qubits={self.n_qubits}, parameters={self.n_parameters}, "
@@ -997,3 +1035,113 @@ def _lambdify(slot: int, expr: Any, params: list[Any], column: dict[Any, int]) -
     symbols = [by_name.get(p.name, sympy.Symbol(p.name)) for p in params]
     fn = sympy.lambdify(symbols, symbolic, modules="numpy")
     return slot, fn, tuple(column[p] for p in params), str(expr)
+
+
+# Phase runs: CX/X/SWAP (basis permutations) and diagonal gates, fused into one diagonal and one permutation.
+_PERMUTATIONS = frozenset({"x", "cx", "ccx", "swap"})
+_CONSTANT_PHASES = {"z": math.pi, "s": math.pi / 2, "sdg": -math.pi / 2, "t": math.pi / 4, "tdg": -math.pi / 4,
+                    "cz": math.pi, "ccz": math.pi}
+_PARAMETRIC_PHASES = frozenset({"p", "u1", "rz", "cp", "cu1", "crz", "rzz"})
+#: fuse only while the run's phase table (slots x 2**n float64) stays this small
+_MAX_PHASE_TABLE_BYTES = 1 << 26
+
+
+def _fusable(op: Op) -> bool:
+    if op.mux or op.matrix is not None:
+        return False
+    return op.name in _PERMUTATIONS or op.name in _CONSTANT_PHASES or op.name in _PARAMETRIC_PHASES
+
+
+class _PhaseRun:
+    """psi -> P (exp(i (values[:, slots] @ table + constant)) * psi): a run of permutation and diagonal gates."""
+
+    def __init__(self, n: int, ops: list[Op]):
+        index = np.arange(2**n, dtype=np.int64)
+        current = index.copy()  # basis index after the gates so far, for every starting index
+        slots: list[int] = []
+        rows: list[np.ndarray] = []
+        constant = np.zeros(2**n)
+
+        def bit(w: int) -> np.ndarray:
+            return ((current >> w) & 1).astype(np.float64)
+
+        for op in ops:
+            condition = np.ones(2**n)
+            for c, v in zip(op.controls, op.control_values or (1,) * len(op.controls)):
+                condition = condition * (bit(c) if v else 1 - bit(c))
+            w = op.wires
+            if op.name in _PERMUTATIONS:
+                if op.name == "swap":
+                    a, b = bit(w[0]), bit(w[1])
+                    flip = ((a != b) & (condition > 0)).astype(np.int64)
+                    current = current ^ (flip << w[0]) ^ (flip << w[1])
+                    continue
+                for c in w[:-1]:  # cx, ccx: the leading wires are controls
+                    condition = condition * bit(c)
+                current = current ^ (condition.astype(np.int64) << w[-1])
+                continue
+            if op.name in _CONSTANT_PHASES:
+                term = condition.copy()
+                for q in w:
+                    term = term * bit(q)
+                constant += _CONSTANT_PHASES[op.name] * term
+                continue
+            if op.name in ("p", "u1"):
+                term = bit(w[0])
+            elif op.name == "rz":
+                term = bit(w[0]) - 0.5
+            elif op.name in ("cp", "cu1"):
+                term = bit(w[0]) * bit(w[1])
+            elif op.name == "crz":
+                term = bit(w[0]) * (bit(w[1]) - 0.5)
+            else:  # rzz
+                term = (bit(w[0]) != bit(w[1])).astype(np.float64) - 0.5
+            slots.append(int(placeholder_index(op.params[0])))
+            rows.append(term * condition)
+        self.slots = torch.tensor(slots, dtype=torch.long)
+        self.table = torch.as_tensor(np.stack(rows)) if rows else torch.zeros(0, 2**n, dtype=torch.float64)
+        self.constant = torch.as_tensor(constant)
+        self.inverse = torch.as_tensor(np.argsort(current))  # new[:, current[z]] = old[:, z]
+        self.identity = bool(np.array_equal(current, index))
+
+    def apply(self, psi: Tensor, values: Tensor) -> Tensor:
+        phase = values[:, self.slots].to(torch.float64) @ self.table + self.constant  # (N, 2**n)
+        phase = phase.to(device=psi.device, dtype=psi.real.dtype)  # float32 for complex64 states
+        psi = psi * torch.polar(torch.ones_like(phase), phase)
+        return psi if self.identity else psi[:, self.inverse.to(psi.device)]
+
+
+def placeholder_index(p: Any) -> int:
+    return int(round(float(p)))
+
+
+def _phase_run_segments(template: Circuit) -> list[Any]:
+    """Split a template into sub-templates (Circuits) and _PhaseRun objects; short runs stay gates."""
+    n = template.n_qubits
+    meta = {"template": True, "n_parameters": template.metadata["n_parameters"]}
+    segments: list[Any] = []
+    plain: list[Op] = []
+    run: list[Op] = []
+
+    def close_run() -> None:
+        nonlocal run
+        n_phases = sum(op.name not in _PERMUTATIONS for op in run)
+        if n_phases >= 2 and n_phases * 2**n * 8 <= _MAX_PHASE_TABLE_BYTES:
+            if plain:
+                segments.append(Circuit(n, list(plain), 0.0, dict(meta)))
+                plain.clear()
+            segments.append(_PhaseRun(n, run))
+        else:
+            plain.extend(run)
+        run = []
+
+    for op in template.ops:
+        if _fusable(op):
+            run.append(op)
+        else:
+            close_run()
+            plain.append(op)
+    close_run()
+    if plain:
+        segments.append(Circuit(n, plain, 0.0, dict(meta)))
+    return segments

@@ -108,3 +108,61 @@ def test_errors():
     bad.rx(t.log(), 0)  # log of a negative number is not a real angle
     with pytest.raises(GateError, match="not a finite real number"):
         template_from_qiskit(bad).states(np.array([[-1.0]]))
+
+
+def _phase_run_circuit() -> QuantumCircuit:
+    """Permutations and diagonal gates of every kind the fused path handles, between H layers."""
+    from qiskit.circuit.library import PhaseGate
+
+    a, b, c = Parameter("a"), Parameter("b"), Parameter("c")
+    qc = QuantumCircuit(4)
+    qc.h(range(4))
+    qc.p(a, 0)
+    qc.rz(2 * b - 1, 1)
+    qc.cx(0, 2)
+    qc.cp(a * c, 2, 3)
+    qc.crz(c + 0.5, 3, 1)
+    qc.x(1)
+    qc.rzz(b, 0, 3)
+    qc.z(2)
+    qc.s(0)
+    qc.sdg(3)
+    qc.t(1)
+    qc.tdg(2)
+    qc.cz(1, 3)
+    qc.ccz(0, 1, 2)
+    qc.swap(0, 3)
+    qc.ccx(0, 1, 2)
+    qc.append(PhaseGate(a - b).control(2, ctrl_state=1), [3, 1, 0])  # open control on qubit 1
+    qc.p(c, 2)
+    qc.ry(a, 1)  # ends the run
+    qc.p(b, 1)
+    qc.rz(a, 3)
+    return qc
+
+
+def test_fused_phase_runs_equal_gate_by_gate_and_statevector():
+    qc = _phase_run_circuit()
+    fm = template_from_qiskit(qc)
+    kinds = [type(seg).__name__ for seg in fm._segments()]
+    assert kinds.count("_PhaseRun") == 2 and "Circuit" in kinds
+    x = np.random.default_rng(4).uniform(-2, 2, (5, 3))
+    fused = fm.states(x).numpy()
+    np.testing.assert_allclose(fused, fm.states(x, fuse=False).numpy(), atol=1e-12)
+    np.testing.assert_allclose(fused, _reference(qc, x), atol=1e-12)
+    single = fm.states(torch.tensor(x[0]), dtype=torch.complex64)
+    np.testing.assert_allclose(single.numpy(), fused[0], atol=1e-5)
+
+
+def test_a_circuit_that_starts_with_a_phase_run():
+    t = Parameter("t")
+    qc = QuantumCircuit(2)
+    qc.x(0)
+    qc.p(t, 0)
+    qc.cp(2 * t, 0, 1)
+    qc.cx(0, 1)
+    qc.rz(t, 1)
+    fm = template_from_qiskit(qc)
+    assert type(fm._segments()[0]).__name__ == "_PhaseRun"
+    x = np.array([[0.3], [1.7]])
+    np.testing.assert_allclose(fm.states(x).numpy(), _reference(qc, x), atol=1e-12)
