@@ -18,6 +18,7 @@ def test_quick_run_writes_results_and_prints_the_ratio_last(tmp_path, capsys):
     spec.loader.exec_module(module)
     result = module.main(["--quick", "--out", str(tmp_path)])
     assert result["max_abs_kernel_difference_vs_qiskit_ml"] < 1e-5  # complex64 states vs qiskit's complex128
+    assert result["max_abs_kernel_difference_vs_pennylane"] < 1e-5  # the same feature map written in PennyLane
     saved = json.loads((tmp_path / "bench_kernels.json").read_text())
     assert saved["n_samples"] == 24 and saved["seconds"]["pennylane_extrapolated"] > 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
