@@ -122,7 +122,8 @@ def run_svm(args: argparse.Namespace) -> int:
     print(f"qcstar kernel svm: {args.dataset}, {note}; encoder {args.encoder}, {args.kernel} kernel, "
           f"{args.multiclass}, C={args.C}", flush=True)
     encoder = _encoder(args, max_value)
-    common = dict(encoder=encoder, device=args.device, dtype=torch.complex128)
+    # 2,048-row tiles: the largest MNIST pair Gram (13,000^2 float64, 1.3 GB) plus ~0.2 GB of tile
+    common = dict(encoder=encoder, device=args.device, dtype=torch.complex128, tile=2048)
     kernel = ProjectedKernel(gamma=args.gamma, **common) if args.kernel == "projected" else FidelityKernel(**common)
     clf = QuantumKernelSVC(kernel=kernel, C=args.C, multiclass=args.multiclass, route=args.route,
                            verbose=not args.no_progress)
