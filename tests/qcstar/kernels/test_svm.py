@@ -35,8 +35,8 @@ def _multiclass_dual(ref: SVC, i: int, j: int, train_index: np.ndarray) -> dict[
     return out
 
 
-def _check_routes_equal_precomputed_svc(n_train: int, n_test: int) -> None:
-    s_tr, y_tr, s_te, y_te = _digits(n_train, n_test)
+def _check_routes_equal_precomputed_svc(s_tr, y_tr, s_te, y_te) -> None:
+    n_train = len(y_tr)
     k_tr, k_te = fidelity_gram(s_tr), fidelity_gram(s_te, s_tr)
     ref = SVC(kernel="precomputed", C=1.0, decision_function_shape="ovo").fit(k_tr, y_tr)
     ref_pred, ref_dec = ref.predict(k_te), ref.decision_function(k_te)
@@ -62,12 +62,19 @@ def _check_routes_equal_precomputed_svc(n_train: int, n_test: int) -> None:
 
 
 def test_both_routes_equal_the_precomputed_svc_on_digits_amplitude_states():
-    _check_routes_equal_precomputed_svc(600, 200)
+    _check_routes_equal_precomputed_svc(*_digits(600, 200))
 
 
 @pytest.mark.slow
-def test_both_routes_equal_the_precomputed_svc_at_1500_train():
-    _check_routes_equal_precomputed_svc(1500, 297)  # all of digits: 1,797 images
+@pytest.mark.data
+def test_both_routes_equal_the_precomputed_svc_on_mnist_2000_500(data_dir):
+    from qcstar.data import load_images
+
+    x_tr, y_tr = load_images("mnist", "train", data_dir=data_dir)
+    x_te, y_te = load_images("mnist", "test", data_dir=data_dir)
+    enc = AmplitudeEncoder()  # MNISQ's exact amplitude states, 28 x 28 -> 10 qubits
+    _check_routes_equal_precomputed_svc(enc.states(x_tr[:2000]), y_tr[:2000].numpy(),
+                                        enc.states(x_te[:500]), y_te[:500].numpy())
 
 
 def test_sklearn_tie_rule_reproduces_one_vs_one_classifier():
