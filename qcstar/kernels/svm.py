@@ -4,8 +4,9 @@ MNISQ (arXiv:2306.16627) trains ``SVC(kernel="precomputed", C=1)`` on a 60,000 x
 fidelity Gram (28.8 GB in float64). Two exact routes give the same model with far less memory:
 
 1. ``route="gram"`` (any states, also complex ones and the projected kernel): one-vs-one over
-   the class pairs. Each pair's Gram (float64) is built by tiled GEMM, solved by a binary
-   LIBSVM ``SVC(kernel="precomputed")`` and freed; only the support vectors' states, dual
+   the class pairs. Each pair's Gram (float64) is built by tiled GEMM from three blocks (the
+   first class's own block is computed once for its nine pairs), solved by a binary LIBSVM
+   ``SVC(kernel="precomputed")`` and freed; only the support vectors' states, dual
    coefficients and intercepts are kept. The samples of a pair are ordered as LIBSVM orders
    them inside a multiclass ``SVC`` (the first class's, then the second's), so the binary
    problems are the very ones ``SVC(kernel="precomputed")`` solves. One-vs-rest solves one
@@ -241,12 +242,24 @@ class QuantumKernelSVC(_KernelInputs, ClassifierMixin, BaseEstimator):
         self.models_ = [(np.array([where[int(i)] for i in sv]), coef, b) for sv, coef, b in models]
 
     def _fit_pairs(self, kernel: BaseKernel, rows: Tensor, y_index: np.ndarray, pairs: list) -> None:
+        members = {c: np.flatnonzero(y_index == c) for c in range(len(self.classes_))}
+        first_class, first_block = None, None
         models = []
         for k, (i, j) in enumerate(pairs):
             t0 = time.perf_counter()
             # LIBSVM's multiclass order inside a pair: the first class's samples, then the second's
-            idx = np.concatenate([np.flatnonzero(y_index == i), np.flatnonzero(y_index == j)])
-            gram = kernel.gram(rows[torch.as_tensor(idx)], double=True)
+            idx = np.concatenate([members[i], members[j]])
+            n_i = len(members[i])
+            if first_class != i:  # pairs come first-class-major: the (i, i) block serves 9 pairs
+                first_block = None  # free the previous class's block before computing the next
+                first_block, first_class = kernel.gram(rows[torch.as_tensor(members[i])], double=True), i
+            gram = np.empty((len(idx), len(idx)))
+            gram[:n_i, :n_i] = first_block
+            cross = kernel.gram(rows[torch.as_tensor(members[i])], rows[torch.as_tensor(members[j])], double=True)
+            gram[:n_i, n_i:] = cross
+            gram[n_i:, :n_i] = cross.T
+            del cross
+            gram[n_i:, n_i:] = kernel.gram(rows[torch.as_tensor(members[j])], double=True)
             svc = self._svc(kernel="precomputed").fit(gram, (y_index[idx] == j).astype(np.int64))
             del gram
             # scikit-learn's binary convention is positive -> second class; keep LIBSVM's (positive -> first)
