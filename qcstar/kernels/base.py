@@ -198,9 +198,11 @@ class BaseKernel(abc.ABC):
         return self.states(x, dtype=torch.complex128 if double else None)
 
     @abc.abstractmethod
-    def gram(self, a: Tensor, b: Tensor | None = None, *, double: bool = False) -> np.ndarray:
+    def gram(self, a: Tensor, b: Tensor | None = None, *, double: bool = False,
+             out: np.ndarray | None = None) -> np.ndarray:
         """The Gram block ``K[i, j] = k(a_i, b_j)`` of two prepared inputs (``b=None``: ``a`` with itself).
-        ``double=True`` accumulates and returns float64 (what an SVM needs)."""
+        ``double=True`` accumulates and returns float64 (what an SVM needs); ``out``: an array (or a
+        view) to write the block into, so that a caller assembling a larger Gram needs no copy."""
 
     def evaluate(self, x_vec: Any, y_vec: Any | None = None) -> np.ndarray:
         """The kernel matrix ``(N, M)`` between ``x_vec`` and ``y_vec`` (``(N, N)`` when ``y_vec`` is None)."""

@@ -53,13 +53,14 @@ def _ray_overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def fidelity_gram(a: Tensor, b: Tensor | None = None, *, tile: int = 4096, device: str | torch.device | None = None,
-                  double: bool = True, backend: str = "torch") -> np.ndarray:
+                  double: bool = True, backend: str = "torch", out: np.ndarray | None = None) -> np.ndarray:
     """``|a b^H|^2`` ``(N, M)`` (``b=None``: ``a`` with itself, symmetric, unit diagonal).
 
     ``a``, ``b``: normalised states ``(N, D)``, ``(M, D)``; real when their imaginary parts are
     zero. ``double``: float64 accumulation and result (else float32). ``device``: where the tiles
     are multiplied (the result is on the host). ``backend="ray"``: one Ray task per row tile on
     the running Ray instance (started locally when none is; ``RAY_ADDRESS`` selects a cluster).
+    ``out``: an ``(N, M)`` array (or a view of a larger one) to write into instead of a new one.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -77,9 +78,13 @@ def fidelity_gram(a: Tensor, b: Tensor | None = None, *, tile: int = 4096, devic
     rows = min(int(tile), n)
     if symmetric:  # >= 8 row tiles, so that the skipped lower triangle saves ~45 % of the products
         rows = min(rows, max(MIN_SYMMETRIC_ROWS, -(-n // 8)))
-    check_memory(n * m * np.dtype(real).itemsize + 3 * rows * m * torch.empty((), dtype=work).element_size(),
+    result_bytes = 0 if out is not None else n * m * np.dtype(real).itemsize
+    check_memory(result_bytes + 3 * rows * m * torch.empty((), dtype=work).element_size(),
                  f"a {n} x {m} fidelity Gram (with {rows}-row tiles)")
-    out = np.empty((n, m), dtype=real)
+    if out is None:
+        out = np.empty((n, m), dtype=real)
+    elif out.shape != (n, m):
+        raise ShapeError(f"out must have shape ({n}, {m}), got {out.shape}")
     starts = list(range(0, n, rows))
     with torch.no_grad():
         if backend == "ray":
@@ -145,6 +150,7 @@ class FidelityKernel(BaseKernel):
             raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.backend = backend
 
-    def gram(self, a: Tensor, b: Tensor | None = None, *, double: bool = False) -> np.ndarray:
+    def gram(self, a: Tensor, b: Tensor | None = None, *, double: bool = False,
+             out: np.ndarray | None = None) -> np.ndarray:
         return fidelity_gram(a, b, tile=self.tile, device=self.device, backend=self.backend,
-                             double=double or self.dtype == torch.complex128)
+                             double=double or self.dtype == torch.complex128, out=out)

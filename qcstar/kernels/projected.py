@@ -43,8 +43,13 @@ class ProjectedKernel(BaseKernel):
         """The projected features (float64 always: 3n numbers per sample are cheap)."""
         return self.features(x)
 
-    def gram(self, a: Tensor, b: Tensor | None = None, *, double: bool = False) -> np.ndarray:
+    def gram(self, a: Tensor, b: Tensor | None = None, *, double: bool = False,
+             out: np.ndarray | None = None) -> np.ndarray:
         b = a if b is None else b
         check_memory(a.shape[0] * b.shape[0] * 8 * 2, f"a {a.shape[0]} x {b.shape[0]} projected-kernel Gram")
         d2 = torch.cdist(a, b).square()
-        return torch.exp(-self.gamma * d2).cpu().numpy()
+        k = torch.exp(-self.gamma * d2).cpu().numpy()
+        if out is None:
+            return k
+        out[...] = k
+        return out

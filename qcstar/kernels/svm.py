@@ -255,11 +255,10 @@ class QuantumKernelSVC(_KernelInputs, ClassifierMixin, BaseEstimator):
                 first_block, first_class = kernel.gram(rows[torch.as_tensor(members[i])], double=True), i
             gram = np.empty((len(idx), len(idx)))
             gram[:n_i, :n_i] = first_block
-            cross = kernel.gram(rows[torch.as_tensor(members[i])], rows[torch.as_tensor(members[j])], double=True)
-            gram[:n_i, n_i:] = cross
-            gram[n_i:, :n_i] = cross.T
-            del cross
-            gram[n_i:, n_i:] = kernel.gram(rows[torch.as_tensor(members[j])], double=True)
+            kernel.gram(rows[torch.as_tensor(members[i])], rows[torch.as_tensor(members[j])], double=True,
+                        out=gram[:n_i, n_i:])  # written in place: no second copy of the largest blocks
+            gram[n_i:, :n_i] = gram[:n_i, n_i:].T
+            kernel.gram(rows[torch.as_tensor(members[j])], double=True, out=gram[n_i:, n_i:])
             svc = self._svc(kernel="precomputed").fit(gram, (y_index[idx] == j).astype(np.int64))
             del gram
             # scikit-learn's binary convention is positive -> second class; keep LIBSVM's (positive -> first)

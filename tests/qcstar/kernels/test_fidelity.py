@@ -124,3 +124,15 @@ def test_ray_tasks_give_the_same_gram():
         np.testing.assert_allclose(remote.evaluate(s[:7], s[7:]), local.evaluate(s[:7], s[7:]), atol=1e-14)
     finally:
         ray.shutdown()
+
+
+def test_out_writes_into_a_view_of_a_larger_gram():
+    x = np.random.default_rng(4).normal(size=(9, 4))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    big = np.full((12, 12), -1.0)
+    fidelity_gram(torch.tensor(x[:5]), out=big[:5, :5], tile=2)
+    fidelity_gram(torch.tensor(x[:5]), torch.tensor(x[5:]), out=big[:5, 5:9])
+    np.testing.assert_allclose(big[:5, :9], ((x[:5] @ x.T) ** 2), atol=1e-14)
+    assert (big[5:] == -1).all() and (big[:, 9:] == -1).all()
+    with pytest.raises(ShapeError, match=r"out must have shape \(5, 4\)"):
+        fidelity_gram(torch.tensor(x[:5]), torch.tensor(x[5:]), out=big[:5, :5])
