@@ -139,13 +139,13 @@ class _KernelInputs:
         parts = []
         for start in range(0, len(x), PREPARE_ROWS):
             part = kernel.prepare(x[start:start + PREPARE_ROWS], double=True)
-            parts.append(real_if_real(part).clone() if part.is_complex() else part)
+            real = real_if_real(part)
+            parts.append(real.clone() if real is not part else part)  # .real is a view of the complex chunk
         if not parts:
             raise ShapeError("expected at least one sample, got 0")
+        if any(p.is_complex() for p in parts):  # complex states: all chunks complex
+            return torch.cat([p.to(torch.complex128) for p in parts])
         rows = torch.cat(parts) if len(parts) > 1 else parts[0]
-        if rows.is_complex() and bool(torch.any(rows.imag != 0)):
-            return rows
-        rows = rows.real if rows.is_complex() else rows
         if isinstance(kernel, FidelityKernel):  # all-zero columns of the training states add nothing to a.b
             if reset:
                 self.columns_ = torch.nonzero(rows.abs().sum(0) > 0).flatten()
@@ -327,11 +327,6 @@ class QuantumKernelSVC(_KernelInputs, ClassifierMixin, BaseEstimator):
         if len(self.classes_) > 2 and self.multiclass == "ovr":
             return self.classes_[np.argmax(dec, axis=1)]
         return self.classes_[vote(dec, len(self.classes_), rule=self.tie_break)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.pairwise = False
-        return tags
 
 
 class QuantumKernelRidge(_KernelInputs, RegressorMixin, BaseEstimator):

@@ -222,3 +222,16 @@ def test_kernel_ridge_equals_sklearn_on_the_gram():
     np.testing.assert_allclose(ours, ref, atol=1e-10)
     with pytest.raises(ConfigError, match="alpha"):
         QuantumKernelRidge(alpha=-1).fit(s_tr, target)
+
+
+def test_inputs_prepared_in_chunks_give_the_same_model(monkeypatch):
+    import qcstar.kernels.svm as svm
+
+    d = load_digits()
+    x, y = d.data[:150] + 1.0, d.target[:150]
+    kernel = FidelityKernel(encoder=AmplitudeEncoder(max_value=1.0))
+    whole = QuantumKernelSVC(kernel=kernel).fit(x[:100], y[:100])
+    monkeypatch.setattr(svm, "PREPARE_ROWS", 7)
+    chunked = QuantumKernelSVC(kernel=kernel).fit(x[:100], y[:100])
+    np.testing.assert_allclose(chunked.decision_function(x[100:]), whole.decision_function(x[100:]), atol=1e-12)
+    assert chunked.columns_.numel() < 64  # digits' always-blank pixels are dropped from the real states
