@@ -223,6 +223,8 @@ class QuantumKernelSVC(_KernelInputs, ClassifierMixin, BaseEstimator):
         binary = len(self.classes_) == 2
         problems = class_pairs(2) if binary else (class_pairs(len(self.classes_)) if self.multiclass == "ovo"
                                                   else [(c, None) for c in range(len(self.classes_))])
+        self._log(f"{rows.shape[0]} inputs prepared: {rows.shape[1]} {'complex' if rows.is_complex() else 'real'} "
+                  f"columns per sample; route '{route}'")
         t0 = time.perf_counter()
         if route == "poly":
             self._fit_poly(rows.numpy(), y_index, binary)
@@ -307,6 +309,7 @@ class QuantumKernelSVC(_KernelInputs, ClassifierMixin, BaseEstimator):
             k = kernel.gram(rows[start:start + step], self.support_rows_, double=True)
             for m, (pos, coef, b) in enumerate(self.models_):
                 out[start:start + step, m] = k[:, pos] @ coef + b
+            self._log(f"decision values: {min(start + step, rows.shape[0])}/{rows.shape[0]} inputs")
         return out
 
     @property
