@@ -10,7 +10,8 @@ Data -> states -> Gram for N samples of ``zz_feature_map(n, reps=2)`` (default N
   small N, extrapolated to N by the pair count N(N-1)/2;
 * the Gram step alone against a bare complex GEMM ``S @ S^H`` on the same states.
 
-Medians of ``--repeats`` runs (``--ref-repeats`` for the slow qiskit-ml kernel). Results go to
+Medians of ``--repeats`` runs (``--ref-repeats`` for the slow qiskit-ml kernel); our end-to-end
+runs are interleaved with qiskit-ml's, so that a shared machine's load hits both alike. Results go to
 ``OUT/bench_kernels.json`` and ``OUT/bench_kernels.md``; ``--quick`` uses tiny sizes and a
 temporary folder. The last line is ``ratio_end_to_end_vs_qiskit_ml=<qiskit-ml s / ours s>``.
 
@@ -97,12 +98,29 @@ def run(n_samples: int, n_qubits: int, reps: int, repeats: int, ref_repeats: int
         return FidelityStatevectorKernel(feature_map=qc, enforce_psd=False).evaluate(x)
 
     ours()  # warm-up: imports, thread pools, the simulator's plan cache
-    t_ours, k_ours = _median_time(ours, repeats)
+    # interleaved: our runs before and after each qiskit-ml run, so that both see the same load
+    # on a shared machine; medians over all of them
     kernel = FidelityKernel(feature_map=qc)
-    t_states, states = _median_time(lambda: kernel.states(x), repeats)
-    t_gram, _ = _median_time(lambda: fidelity_gram(states, double=False), repeats)
-    t_gemm, _ = _median_time(lambda: states @ states.conj().T, repeats)
-    t_ref, k_ref = _median_time(qiskit_ml, ref_repeats)
+    times: dict[str, list[float]] = {"ours": [], "states": [], "gram": [], "gemm": [], "ref": []}
+    k_ours, k_ref = None, None
+
+    def our_steps() -> None:  # end to end, then its steps, back to back
+        nonlocal k_ours
+        t, k_ours = _median_time(ours, 1)
+        times["ours"].append(t)
+        t, states = _median_time(lambda: kernel.states(x), 1)
+        times["states"].append(t)
+        times["gram"].append(_median_time(lambda: fidelity_gram(states, double=False), 1)[0])
+        times["gemm"].append(_median_time(lambda: states @ states.conj().T, 1)[0])
+
+    for _ in range(ref_repeats):
+        for _ in range(repeats):
+            our_steps()
+        t, k_ref = _median_time(qiskit_ml, 1)
+        times["ref"].append(t)
+    for _ in range(repeats):
+        our_steps()
+    t_ours, t_states, t_gram, t_gemm, t_ref = (statistics.median(times[k]) for k in ("ours", "states", "gram", "gemm", "ref"))
     t_pl, pl_difference = None, None
     if pl_samples > 1:
         per_pair, k_pl = _pennylane_seconds_per_pair(n_qubits, reps, x[:pl_samples])
