@@ -688,3 +688,453 @@ class _FromPennyLane:
         stacked = torch.stack([b.to(dtype).expand(shape) for b in blocks], dim=-3)
         mux = tuple(self.index[w] for w in reversed(control))
         return Op("unitary", tuple(self.index[w] for w in targets), matrix=stacked, mux=mux)
+
+
+# --------------------------------------------------------------------------------------
+# Qiskit circuits with symbolic parameters -> templates bound to a whole batch
+# --------------------------------------------------------------------------------------
+_NON_UNITARY_SKIPPED = frozenset({"barrier", "delay", "measure"})
+
+
+def _has_free_parameters(op) -> bool:
+    from qiskit.circuit import ParameterExpression
+
+    return any(isinstance(p, ParameterExpression) and p.parameters for p in getattr(op, "params", ()))
+
+
+def _real_number(value: Any, where: str) -> float:
+    value = complex(value)
+    if abs(value.imag) > 1e-12:
+        raise GateError(f"{where} evaluates to the complex number {value}; expected a real angle")
+    return float(value.real)
+
+
+class QiskitTemplate:
+    """A parameterised Qiskit circuit converted ONCE into a template :class:`Circuit`.
+
+    Every gate parameter of the template is a *slot* (a placeholder of
+    :mod:`qcstar.circuits.template`). A slot's value is computed from the Qiskit parameters
+    ``x`` ``(N, P)`` (columns in the order of :attr:`parameter_names`) as
+
+    * an affine map ``x @ coefficients.T + offsets`` for constants and expressions linear in the
+      parameters (``2*x[0]``, ``a*x + b``, ``x[0] - x[1]``): one matrix product for the batch;
+    * a vectorised NumPy function of the columns (SymPy ``lambdify``) for any other expression
+      (``(pi - x[0])*(pi - x[1])`` of ``zz_feature_map``, ``sin(x)``): one call per slot for
+      the whole batch, not one call per sample.
+
+    :meth:`bind` gives one batched circuit and :meth:`states` simulates it in a single
+    :func:`qcstar.circuits.simulate` call. Build it with :func:`template_from_qiskit`.
+    """
+
+    def __init__(self, *, template: Circuit, parameter_names: Sequence[str], coefficients: Tensor,
+                 offsets: Tensor, nonlinear: Sequence[tuple[int, Callable[[np.ndarray], Any], str]]):
+        self.template = template
+        self.parameter_names = tuple(parameter_names)
+        self.coefficients = coefficients  # (S, P) float64
+        self.offsets = offsets  # (S,) float64
+        self.nonlinear = tuple(nonlinear)  # (slot, f(x as a (N, P) array), text of the expression)
+
+    @property
+    def n_parameters(self) -> int:
+        """P: the number of Qiskit parameters (columns of ``x``)."""
+        return len(self.parameter_names)
+
+    @property
+    def n_qubits(self) -> int:
+        return self.template.n_qubits
+
+    def values(self, x: Any) -> Tensor:
+        """The slot values ``(N, S)`` (float64) of parameter rows ``x`` ``(N, P)`` or ``(P,)``."""
+        t = x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float64))
+        if t.is_complex():
+            raise ShapeError("feature-map parameters must be real numbers, got a complex tensor")
+        t = t.to(torch.float64)
+        single = t.dim() == 1
+        if single:
+            t = t[None]
+        p = self.n_parameters
+        if t.dim() != 2 or t.shape[1] != p:
+            names = ", ".join(self.parameter_names[:6]) + (", ..." if p > 6 else "")
+            raise ShapeError(
+                f"the feature map has {p} parameters ({names}); expected values of shape (N, {p}) or ({p},), "
+                f"got {tuple(t.shape)}"
+            )
+        out = t @ self.coefficients.T + self.offsets  # affine slots (non-affine rows are zero here)
+        if self.nonlinear:
+            columns = t.detach().cpu().numpy()
+            for slot, fn, text in self.nonlinear:
+                with np.errstate(invalid="ignore", divide="ignore"):  # reported below as a GateError
+                    value = np.asarray(fn(columns))
+                if np.iscomplexobj(value):
+                    if np.abs(value.imag).max(initial=0.0) > 1e-12:
+                        raise GateError(f"the gate parameter {text} is complex for some inputs; expected real angles")
+                    value = value.real
+                if not np.isfinite(value).all():
+                    raise GateError(
+                        f"the gate parameter {text} is not a finite real number for some inputs (e.g. log of a "
+                        "negative value); expected real angles: check the inputs' range"
+                    )
+                out[:, slot] = torch.as_tensor(np.broadcast_to(value, (t.shape[0],)).astype(np.float64))
+        return out[0] if single else out
+
+    def bind(self, x: Any) -> Circuit:
+        """The batched :class:`Circuit` of parameter rows ``x`` ``(N, P)`` (unbatched for ``(P,)``)."""
+        from .template import bind_template
+
+        return bind_template(self.template, self.values(x))
+
+    def states(self, x: Any, *, dtype: torch.dtype = torch.complex128, device: torch.device | str | None = None,
+               fuse: bool = True) -> Tensor:
+        """States ``(N, 2**n)`` of all rows of ``x``, the whole batch at once.
+
+        ``fuse=True``: each run of CX/X/SWAP and diagonal phase gates (P, RZ, CP, CRZ, RZZ, Z, S,
+        T, CZ: the ZZ/Pauli feature maps' entanglers) is applied as one diagonal phase
+        ``exp(i values @ F)`` and one basis permutation, computed once per template, instead of
+        gate by gate; the other gates go through :func:`qcstar.circuits.simulate`.
+        ``fuse=False``: one :func:`~qcstar.circuits.simulate` call on :meth:`bind`'s circuit.
+        """
+        from .statevector import simulate
+        from .template import bind_template
+
+        if not fuse:
+            return simulate(self.bind(x), dtype=dtype, device=device)
+        values = self.values(x)
+        single = values.dim() == 1
+        values = values[None] if single else values
+        psi = None
+        for segment in self._segments():
+            if isinstance(segment, Circuit):
+                psi = simulate(bind_template(segment, values), psi, dtype=dtype, device=device)
+                psi = psi if psi.dim() == 2 else psi.expand(values.shape[0], -1)  # a constant segment
+                continue
+            if psi is None:  # the run starts the circuit: the state is |0...0>
+                psi = torch.zeros(values.shape[0], 2 ** self.n_qubits, dtype=dtype, device=device)
+                psi[:, 0] = 1
+            psi = segment.apply(psi, values)
+        if psi is None:
+            psi = simulate(Circuit(self.n_qubits), dtype=dtype, device=device).expand(values.shape[0], -1)
+        phase = self.template.metadata.get("phase_index")
+        if phase is not None or float(self.template.global_phase) != 0.0:
+            angle = values[:, int(phase)] if phase is not None else torch.full(
+                (values.shape[0],), float(self.template.global_phase), dtype=torch.float64)
+            psi = psi * torch.polar(torch.ones_like(angle), angle).to(device=psi.device, dtype=psi.dtype)[:, None]
+        return psi[0] if single else psi
+
+    def _segments(self) -> list[Any]:
+        """The template split into circuits and fused phase runs (built once)."""
+        cached = getattr(self, "_segments_cache", None)
+        if cached is None:
+            cached = self._segments_cache = _phase_run_segments(self.template)
+        return cached
+
+    def __repr__(self) -> str:
+        return (f"QiskitTemplate(n_qubits={self.n_qubits}, parameters={self.n_parameters}, "
+                f"ops={len(self.template.ops)}, nonlinear_slots={len(self.nonlinear)})")
+
+
+def template_from_qiskit(qc, *, parameters: Sequence[Any] | None = None) -> QiskitTemplate:
+    """Convert a ``QuantumCircuit`` with free ``Parameter``s into a :class:`QiskitTemplate`.
+
+    ``parameters`` fixes the column order of the values (default ``qc.parameters``, Qiskit's
+    sorted order, which is also the order qiskit-machine-learning binds feature-map rows in).
+    Gates whose parameters are symbolic map to catalogue gates with placeholders; gates
+    without a catalogue equivalent are expanded through their (symbolic) ``definition``;
+    constant gates go through :func:`from_qiskit`. A symbolic global phase becomes a slot too.
+    Measurements and barriers are dropped.
+
+    Example::
+
+        from qiskit.circuit.library import zz_feature_map
+        fm = template_from_qiskit(zz_feature_map(10, reps=2))
+        psi = fm.states(x)        # x: (N, 10) -> (N, 1024), one batched simulation
+    """
+    qk = _qiskit()
+    if not isinstance(qc, qk.QuantumCircuit):
+        raise GateError(f"template_from_qiskit expects a qiskit.QuantumCircuit, got {type(qc).__name__}")
+    if qc.num_qubits < 1:
+        raise ShapeError("template_from_qiskit: the QuantumCircuit has no qubits")
+    order = list(qc.parameters) if parameters is None else list(parameters)
+    if len(set(order)) != len(order):
+        raise ShapeError("template_from_qiskit: parameters must be distinct")
+    missing = set(qc.parameters) - set(order)
+    if missing:
+        names = ", ".join(sorted(p.name for p in missing))
+        raise ShapeError(f"template_from_qiskit: the circuit's parameter(s) {names} are not in parameters=[...]; add them")
+    builder = _QiskitTemplateBuilder(qk, qc.num_qubits)
+    builder.add_phase(qc.global_phase)
+    builder.walk(qc, [qc.find_bit(q).index for q in qc.qubits], 0)
+    builder.flush()
+    return builder.finish(order)
+
+
+class _QiskitTemplateBuilder:
+    """Walks a symbolic Qiskit circuit, collecting template ops and one expression per slot."""
+
+    def __init__(self, qk, n: int):
+        self.qk = qk
+        self.n = n
+        self.converter = _FromQiskit(_standard_gates())
+        self.ops: list[Op] = []
+        self.slots: list[Any] = []  # a float or a ParameterExpression per slot
+        self.phase: Any = 0.0
+        self.pending = qk.QuantumCircuit(n)
+
+    def add_phase(self, value: Any) -> None:
+        from qiskit.circuit import ParameterExpression
+
+        if isinstance(value, ParameterExpression) and not value.parameters:
+            value = _real_number(value, "the global phase")
+        self.phase = self.phase + value
+
+    def walk(self, qc, qmap: list[int], depth: int) -> None:
+        if depth > 50:
+            raise GateError("template_from_qiskit: gate definitions nest more than 50 levels deep")
+        for inst in qc.data:
+            op = inst.operation
+            if op.name in _NON_UNITARY_SKIPPED:
+                continue
+            wires = [qmap[qc.find_bit(q).index] for q in inst.qubits]
+            if not _has_free_parameters(op):
+                self.pending.append(op, wires)  # constants: converted in runs by from_qiskit
+                continue
+            self.flush()
+            if self.symbolic(op, wires):
+                continue
+            definition = getattr(op, "definition", None)
+            if definition is None:
+                raise GateError(
+                    f"template_from_qiskit: '{op.name}' has symbolic parameters, no catalogue equivalent and no "
+                    "definition to expand; decompose or transpile the circuit first"
+                )
+            self.add_phase(definition.global_phase)
+            self.walk(definition, [wires[definition.find_bit(q).index] for q in definition.qubits], depth + 1)
+
+    def symbolic(self, op, wires: list[int]) -> bool:
+        """Append ``op`` with one new slot per parameter if it maps to a catalogue op; else False."""
+        start = len(self.slots)
+        stand_in = op.copy()
+        try:
+            stand_in.params = [float(start + i) for i in range(len(op.params))]  # placeholders
+        except Exception:  # some operations do not allow their params to be replaced
+            return False
+        converted = self.converter.convert(stand_in, wires)
+        if converted is None or converted.matrix is not None:
+            return False
+        used = sorted(int(v) for p in converted.params for v in np.atleast_1d(_numpy_param(p)).tolist())
+        if used != list(range(start, start + len(op.params))):
+            return False  # the converter transformed the values: not a placeholder-preserving map
+        self.slots.extend(op.params)
+        params = tuple(torch.as_tensor(_numpy_param(p), dtype=torch.float64) for p in converted.params)
+        self.ops.append(replace(converted, params=params))
+        return True
+
+    def flush(self) -> None:
+        """Convert the pending constant gates and give each of their parameters a constant slot."""
+        from .template import templatize
+
+        if not self.pending.data:
+            return
+        template, values = templatize(from_qiskit(self.pending))
+        offset = len(self.slots)
+        for op in template.ops:
+            if op.params:
+                op = replace(op, params=tuple(p + offset for p in op.params))
+            self.ops.append(op)
+        self.slots.extend(values.tolist())
+        self.phase = self.phase + float(template.global_phase)
+        self.pending = self.qk.QuantumCircuit(self.n)
+
+    def finish(self, order: list[Any]) -> QiskitTemplate:
+        from qiskit.circuit import ParameterExpression
+
+        column = {p: j for j, p in enumerate(order)}
+        slots = list(self.slots)
+        meta: dict[str, Any] = {"template": True}
+        phase: Any = self.phase
+        if isinstance(phase, ParameterExpression):
+            meta["phase_index"] = len(slots)
+            slots.append(phase)
+            phase = 0.0
+        meta["n_parameters"] = len(slots)
+        coefficients = torch.zeros(len(slots), len(order), dtype=torch.float64)
+        offsets = torch.zeros(len(slots), dtype=torch.float64)
+        nonlinear = []
+        compiled: dict[str, Callable[[np.ndarray], Any]] = {}  # feature maps repeat expressions across reps
+        for k, expr in enumerate(slots):
+            if not isinstance(expr, ParameterExpression):
+                offsets[k] = float(expr)
+                continue
+            params = list(expr.parameters)
+            grads = [expr.gradient(p) for p in params]
+            if all(not (isinstance(g, ParameterExpression) and g.parameters) for g in grads):
+                for p, g in zip(params, grads):  # affine: constant gradients
+                    coefficients[k, column[p]] = _real_number(g, f"the gate parameter {expr}")
+                offsets[k] = _real_number(expr.bind({p: 0.0 for p in params}), f"the gate parameter {expr}")
+                continue
+            text = str(expr)
+            if text not in compiled:
+                compiled[text] = _numpy_function(expr, column)
+            nonlinear.append((k, compiled[text], text))
+        template = Circuit(self.n, self.ops, float(phase), meta)
+        return QiskitTemplate(template=template, parameter_names=[p.name for p in order],
+                              coefficients=coefficients, offsets=offsets, nonlinear=nonlinear)
+
+
+def _numpy_param(p: Any) -> np.ndarray:
+    return p.detach().cpu().numpy() if isinstance(p, Tensor) else np.asarray(float(p))
+
+
+def _numpy_function(expr: Any, column: dict[Any, int]) -> Callable[[np.ndarray], Any]:
+    """A vectorised NumPy function of the parameter rows ``x`` ``(N, P)`` for a non-affine expression.
+
+    Walks the SymPy tree once into nested NumPy closures (sums, products, powers, the functions
+    Qiskit's ParameterExpression offers); SymPy's ``lambdify`` is the fallback for anything
+    else. Building closures is ~50x cheaper than ``lambdify``'s code generation per expression.
+    """
+    import sympy
+
+    by_name = {p.name: j for p, j in column.items()}
+    functions = {sympy.sin: np.sin, sympy.cos: np.cos, sympy.tan: np.tan, sympy.asin: np.arcsin,
+                 sympy.acos: np.arccos, sympy.atan: np.arctan, sympy.exp: np.exp, sympy.log: np.log,
+                 sympy.Abs: np.abs, sympy.sign: np.sign, sympy.conjugate: np.conj}
+
+    def build(e: Any) -> Callable[[np.ndarray], Any]:
+        if e.is_Symbol:
+            j = by_name[e.name]
+            return lambda x: x[:, j]
+        if e.is_number:
+            value = complex(e)
+            value = value.real if value.imag == 0 else value
+            return lambda x: value
+        parts = [build(a) for a in e.args]
+        if isinstance(e, sympy.Add):
+            return lambda x: sum(f(x) for f in parts)
+        if isinstance(e, sympy.Mul):
+            def product(x: np.ndarray) -> Any:
+                out = parts[0](x)
+                for f in parts[1:]:
+                    out = out * f(x)
+                return out
+            return product
+        if isinstance(e, sympy.Pow):
+            base, exponent = parts
+            return lambda x: np.power(base(x), exponent(x))
+        if e.func in functions and len(parts) == 1:
+            fn, (arg,) = functions[e.func], parts
+            return lambda x: fn(arg(x))
+        symbols = sorted(e.free_symbols, key=lambda s: s.name)
+        fallback = sympy.lambdify(symbols, e, modules="numpy")
+        cols = [by_name[s.name] for s in symbols]
+        return lambda x: fallback(*(x[:, j] for j in cols))
+
+    return build(expr.sympify())
+
+
+# Phase runs: CX/X/SWAP (basis permutations) and diagonal gates, fused into one diagonal and one permutation.
+_PERMUTATIONS = frozenset({"x", "cx", "ccx", "swap"})
+_CONSTANT_PHASES = {"z": math.pi, "s": math.pi / 2, "sdg": -math.pi / 2, "t": math.pi / 4, "tdg": -math.pi / 4,
+                    "cz": math.pi, "ccz": math.pi}
+_PARAMETRIC_PHASES = frozenset({"p", "u1", "rz", "cp", "cu1", "crz", "rzz"})
+#: fuse only while the run's phase table (slots x 2**n float64) stays this small
+_MAX_PHASE_TABLE_BYTES = 1 << 26
+
+
+def _fusable(op: Op) -> bool:
+    if op.mux or op.matrix is not None:
+        return False
+    return op.name in _PERMUTATIONS or op.name in _CONSTANT_PHASES or op.name in _PARAMETRIC_PHASES
+
+
+class _PhaseRun:
+    """psi -> P (exp(i (values[:, slots] @ table + constant)) * psi): a run of permutation and diagonal gates."""
+
+    def __init__(self, n: int, ops: list[Op]):
+        index = np.arange(2**n, dtype=np.int64)
+        current = index.copy()  # basis index after the gates so far, for every starting index
+        slots: list[int] = []
+        rows: list[np.ndarray] = []
+        constant = np.zeros(2**n)
+
+        def bit(w: int) -> np.ndarray:
+            return ((current >> w) & 1).astype(np.float64)
+
+        for op in ops:
+            condition = np.ones(2**n)
+            for c, v in zip(op.controls, op.control_values or (1,) * len(op.controls)):
+                condition = condition * (bit(c) if v else 1 - bit(c))
+            w = op.wires
+            if op.name in _PERMUTATIONS:
+                if op.name == "swap":
+                    a, b = bit(w[0]), bit(w[1])
+                    flip = ((a != b) & (condition > 0)).astype(np.int64)
+                    current = current ^ (flip << w[0]) ^ (flip << w[1])
+                    continue
+                for c in w[:-1]:  # cx, ccx: the leading wires are controls
+                    condition = condition * bit(c)
+                current = current ^ (condition.astype(np.int64) << w[-1])
+                continue
+            if op.name in _CONSTANT_PHASES:
+                term = condition.copy()
+                for q in w:
+                    term = term * bit(q)
+                constant += _CONSTANT_PHASES[op.name] * term
+                continue
+            if op.name in ("p", "u1"):
+                term = bit(w[0])
+            elif op.name == "rz":
+                term = bit(w[0]) - 0.5
+            elif op.name in ("cp", "cu1"):
+                term = bit(w[0]) * bit(w[1])
+            elif op.name == "crz":
+                term = bit(w[0]) * (bit(w[1]) - 0.5)
+            else:  # rzz
+                term = (bit(w[0]) != bit(w[1])).astype(np.float64) - 0.5
+            slots.append(int(placeholder_index(op.params[0])))
+            rows.append(term * condition)
+        self.slots = torch.tensor(slots, dtype=torch.long)
+        self.table = torch.as_tensor(np.stack(rows)) if rows else torch.zeros(0, 2**n, dtype=torch.float64)
+        self.constant = torch.as_tensor(constant)
+        self.inverse = torch.as_tensor(np.argsort(current))  # new[:, current[z]] = old[:, z]
+        self.identity = bool(np.array_equal(current, index))
+
+    def apply(self, psi: Tensor, values: Tensor) -> Tensor:
+        phase = values[:, self.slots].to(torch.float64) @ self.table + self.constant  # (N, 2**n)
+        phase = phase.to(device=psi.device, dtype=psi.real.dtype)  # float32 for complex64 states
+        psi = psi * torch.polar(torch.ones_like(phase), phase)
+        return psi if self.identity else psi[:, self.inverse.to(psi.device)]
+
+
+def placeholder_index(p: Any) -> int:
+    return int(round(float(p)))
+
+
+def _phase_run_segments(template: Circuit) -> list[Any]:
+    """Split a template into sub-templates (Circuits) and _PhaseRun objects; short runs stay gates."""
+    n = template.n_qubits
+    meta = {"template": True, "n_parameters": template.metadata["n_parameters"]}
+    segments: list[Any] = []
+    plain: list[Op] = []
+    run: list[Op] = []
+
+    def close_run() -> None:
+        nonlocal run
+        n_phases = sum(op.name not in _PERMUTATIONS for op in run)
+        if n_phases >= 2 and n_phases * 2**n * 8 <= _MAX_PHASE_TABLE_BYTES:
+            if plain:
+                segments.append(Circuit(n, list(plain), 0.0, dict(meta)))
+                plain.clear()
+            segments.append(_PhaseRun(n, run))
+        else:
+            plain.extend(run)
+        run = []
+
+    for op in template.ops:
+        if _fusable(op):
+            run.append(op)
+        else:
+            close_run()
+            plain.append(op)
+    close_run()
+    if plain:
+        segments.append(Circuit(n, plain, 0.0, dict(meta)))
+    return segments
