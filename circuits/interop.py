@@ -24,6 +24,7 @@ Conventions checked by ``tests/circuits/test_interop.py``:
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
@@ -38,7 +39,7 @@ from .statevector import op_base_matrix, op_full_matrix
 
 Tensor = torch.Tensor
 
-__all__ = ["to_qiskit", "from_qiskit", "to_pennylane", "to_pennylane_qfunc", "from_pennylane"]
+__all__ = ["to_qiskit", "from_qiskit", "to_pennylane", "to_pennylane_qfunc", "from_pennylane", "template_from_qiskit", "QiskitTemplate"]
 
 _RZ_AXES = {"rx": "X", "ry": "Y", "rz": "Z"}
 

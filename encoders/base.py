@@ -64,7 +64,6 @@ import numpy as np
 import torch
 
 from qcstar.circuits import Circuit, ConfigError, DataError, ShapeError
-from qcstar.circuits.digest import content_digest
 from qcstar.circuits.resources import check_memory, state_bytes
 from qcstar.circuits.template import bind_template, placeholder_indices, templatize, unbatch  # noqa: F401  (re-exported)
 

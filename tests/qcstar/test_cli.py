@@ -28,10 +28,20 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def test_no_parser_accepts_abbreviations():
+    from qcstar.cli import COMMANDS
+
     parser = build_parser()
     subs = _subparsers(parser)
-    assert set(subs) == {"demo", "train", "dataset"}
-    assert not parser.allow_abbrev and not any(p.allow_abbrev for p in subs.values())
+    assert set(subs) == set(COMMANDS) >= {"demo", "train", "dataset", "kernel"}
+
+    def all_parsers(p: argparse.ArgumentParser):  # nested subcommands too (qcstar kernel svm)
+        yield p
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    yield from all_parsers(child)
+
+    assert not any(p.allow_abbrev for p in all_parsers(parser))
     with pytest.raises(SystemExit):
         parser.parse_args(["dataset", "info", "x", "--jso"])  # the data command inherits the rule
 
