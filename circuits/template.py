@@ -35,29 +35,12 @@ __all__ = ["bind_template", "check_template", "matrix_slots", "placeholder_indic
 #: Metadata keys that belong to a template and not to the circuits bound from it.
 _TEMPLATE_KEYS = ("template", "n_parameters", "phase_index", "matrix_slots")
 
-def _param_batched(op: Op, p: Any) -> bool:
-    return isinstance(p, Tensor) and p.dim() == (2 if op.mux else 1)
-
-
 def unbatch(circuit: Circuit) -> list[Circuit]:
     """Split a batched circuit into one unbatched circuit per sample (an unbatched one -> [itself])."""
     b = circuit.batch_size
     if b is None:
         return [circuit]
-    out = []
-    for i in range(b):
-        ops = []
-        for op in circuit.ops:
-            params = tuple(p[i] if _param_batched(op, p) else p for p in op.params)
-            matrix = op.matrix
-            if matrix is not None and matrix.dim() == (4 if op.mux else 3):
-                matrix = matrix[i]
-            ops.append(Op(op.name, op.wires, params, matrix, op.controls, op.control_values, op.mux))
-        phase = circuit.global_phase
-        if isinstance(phase, Tensor) and phase.dim() == 1:
-            phase = phase[i]
-        out.append(Circuit(circuit.n_qubits, ops, phase, dict(circuit.metadata)))
-    return out
+    return [circuit.select(i) for i in range(b)]  # Circuit.select is the one way to pick a sample
 
 
 def placeholder_indices(p: Any) -> Tensor:

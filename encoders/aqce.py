@@ -457,6 +457,24 @@ class AQCEEncoder(Encoder):
         """MNISQ preprocessing of ``images`` into ``(B, 2**n_qubits)`` real targets."""
         return amplitude_vectors(images, n_qubits=self.n_qubits, dtype=torch.float64, sample_shape=self.sample_shape)
 
+    def config(self) -> dict[str, Any]:
+        """The settings that change the circuits (recorded by dataset builds to refuse mixed resumes).
+
+        Batch size, device and progress bars do not change the result (the encoder is
+        batch-invariant) and are left out."""
+        return {
+            "class": "qcstar.encoders.aqce.AQCEEncoder",
+            "level": self.level,
+            "target_overlap": self.target_overlap,
+            "n_qubits": self.n_qubits,
+            "m0": self.m0,
+            "m_delta": self.m_delta,
+            "sweeps": self.n_sweeps,
+            "m_max": self.m_max,
+            "max_blocks": self.cap,
+            "dtype": str(self.dtype),
+        }
+
     def encode(self, images: Any) -> AQCEResult:
         """Run AQCE on a batch of images ``(B, H, W)`` or ``(B, D)``; returns an :class:`AQCEResult`.
 

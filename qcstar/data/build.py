@@ -157,24 +157,13 @@ def _lock(folder: Path) -> Iterator[None]:
 def _encoder_config(encoder: Any) -> dict[str, Any]:
     """What identifies an encoder's output: the settings that change the circuits.
 
-    For AQCE that is the schedule, cap, target and dtype; batch size, device and progress bars
-    do not change the result (the encoder is batch-invariant) and are left out.
+    For AQCE that is :meth:`~qcstar.encoders.aqce.AQCEEncoder.config` (schedule, cap, target,
+    dtype); other encoders record their class, size and ``config()`` (or repr).
     """
     from qcstar.encoders.aqce import AQCEEncoder
 
     if isinstance(encoder, AQCEEncoder):
-        return {
-            "class": "qcstar.encoders.aqce.AQCEEncoder",
-            "level": encoder.level,
-            "target_overlap": encoder.target_overlap,
-            "n_qubits": encoder.n_qubits,
-            "m0": encoder.m0,
-            "m_delta": encoder.m_delta,
-            "sweeps": encoder.n_sweeps,
-            "m_max": encoder.m_max,
-            "max_blocks": encoder.cap,
-            "dtype": str(encoder.dtype),
-        }
+        return encoder.config()
     cls = type(encoder)
     cfg = {"class": f"{cls.__module__}.{cls.__qualname__}", "n_qubits": int(encoder.n_qubits)}
     extra = getattr(encoder, "config", None)

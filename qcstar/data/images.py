@@ -216,8 +216,10 @@ def prepare(
     out = x.to(torch.float32)
     if normalize == "unit":
         out = out / float(max_value)
-    if size is not None and tuple(out.shape[1:]) != (size, size):
-        out = torch.nn.functional.adaptive_avg_pool2d(out.unsqueeze(1), (size, size)).squeeze(1)
+    if size is not None:
+        from qcstar.encoders.base import resize_area  # the package's one resizing rule
+
+        out = resize_area(out, size, name="prepare")
     if normalize == "standard":
         std = out.std()
         out = (out - out.mean()) / torch.clamp(std, min=1e-12)
