@@ -403,30 +403,37 @@ class QCStarNet(nn.Module):
             angles = torch.nn.functional.pad(angles, (0, 0, 0, 0, 0, pad))  # identity rotations
         return angles.permute(0, 1, 3, 4, 2).reshape(angles.shape[0], -1)  # (B, L, n, R, dp)
 
-    def template_matrices(self) -> list[Tensor]:
-        """The template's matrix slots: the interaction unitaries V_l (none without interaction)."""
-        return list(self.interaction_unitaries().unbind(0)) if self.has_interaction else []
+    def template_matrices(self, *, dtype: torch.dtype | None = None) -> list[Tensor]:
+        """The template's matrix slots: the interaction unitaries V_l (none without interaction),
+        computed in ``dtype`` (default the net's)."""
+        return list(self.interaction_unitaries(dtype=dtype).unbind(0)) if self.has_interaction else []
 
     # -- parameters --------------------------------------------------------------
     @property
     def _device(self) -> torch.device:
         return self._anchor.device
 
-    def interaction_unitaries(self) -> Tensor:
-        """V_l for every layer, padded to the index register: ``(L, 2**a, 2**a)`` (identity without interaction)."""
+    def interaction_unitaries(self, *, dtype: torch.dtype | None = None) -> Tensor:
+        """V_l for every layer, padded to the index register: ``(L, 2**a, 2**a)`` (identity without interaction).
+
+        ``dtype`` (default the net's) is the precision of the matrix exponential itself: an export
+        asks for complex128, so that V_l is unitary to ~1e-15 rather than a complex64 result cast up
+        (unitary only to ~1e-6, which complex128 circuits refuse)."""
+        dtype = self.dtype if dtype is None else dtype
         L, d, dp = self.n_layers, self.n_circuits, self.n_padded
         device = self._device
         if not self.has_interaction:
-            return torch.eye(dp, dtype=self.dtype, device=device).expand(L, dp, dp)
-        p = self.interaction_params
-        k = torch.complex(torch.tril(p, -1), torch.triu(p)).to(self.dtype)
+            return torch.eye(dp, dtype=dtype, device=device).expand(L, dp, dp)
+        real = torch.float64 if dtype == torch.complex128 else torch.float32
+        p = self.interaction_params.to(real)
+        k = torch.complex(torch.tril(p, -1), torch.triu(p)).to(dtype)
         gen = k - k.conj().transpose(-1, -2)
         if self.strength is not None:
-            gen = gen * self.strength.to(self.dtype)[:, None, None]
+            gen = gen * self.strength.to(real).to(dtype)[:, None, None]
         v = torch.linalg.matrix_exp(gen)  # (L, d, d)
         if dp == d:
             return v
-        full = torch.eye(dp, dtype=self.dtype, device=device).repeat(L, 1, 1)
+        full = torch.eye(dp, dtype=dtype, device=device).repeat(L, 1, 1)
         full[:, :d, :d] = v
         return full
 
@@ -626,7 +633,7 @@ class QCStarNet(nn.Module):
         xx, single = self._check_input(x_one)
         with torch.no_grad():
             values = self._values(self._angles(xx)).to(torch.float64)
-            matrices = [v.to(torch.complex128) for v in self.template_matrices()]
+            matrices = self.template_matrices(dtype=torch.complex128)
         bound = bind_template(self._template, values[0] if single else values, matrices=matrices)
         n, a = self.n_qubits, self.n_index
         index = list(range(n, n + a))

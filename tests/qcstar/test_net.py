@@ -287,3 +287,20 @@ def test_configuration_mistakes_are_config_errors():
         net.joint_states(images(1), source=2)
     with pytest.raises(ConfigError, match="form"):
         net.to_circuit(images(None), form="dense")
+
+
+def test_export_of_a_complex64_net_has_exactly_unitary_interactions():
+    """A complex64 net exports V_l computed in complex128: unitary to ~1e-15, not a cast-up complex64
+    matrix (unitary to ~1e-6, which a complex128 circuit refuses). `make demo` once failed on this."""
+    from qcstar.circuits.linalg import unitarity_error
+
+    net = QCStarNet(n_qubits=3, n_circuits=4, n_layers=3, n_classes=2, in_shape=(4, 4), interaction_init=1.0,
+                    seed=0, dtype=torch.complex64)
+    with torch.no_grad():
+        net.interaction_params.mul_(3.0)  # a strongly mixing interaction, as after training
+    c = net.to_circuit(torch.rand(4, 4))
+    mats = [op.matrix for op in c.ops if op.name == "unitary"]
+    assert mats and max(unitarity_error(m) for m in mats) < 1e-12
+    assert unitarity_error(net.interaction_unitaries().to(torch.complex128)) > 1e-9  # the cast would not do
+    psi = circuits.simulate(c, dtype=torch.complex128)
+    assert abs(float(psi.abs().pow(2).sum()) - 1.0) < 1e-12
