@@ -10,6 +10,13 @@ import tempfile
 from pathlib import Path
 
 
+def default_file_mode() -> int:
+    """The mode an ordinary ``open(path, "w")`` gives a new file: 0666 less the process umask."""
+    mask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | str, *, encoding: str = "utf-8") -> None:
     """Write ``data`` to ``path``: a temporary file in the same folder, flushed to disk, then
     ``os.replace`` (atomic on one file system). Creates missing parent folders.
@@ -23,6 +30,8 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, *, encoding: str = 
     payload = data.encode(encoding) if isinstance(data, str) else bytes(data)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates 0600; give the file the mode an ordinary open() would (0666 less umask)
+        os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()

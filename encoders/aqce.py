@@ -72,6 +72,7 @@ from typing import Any, Sequence
 import torch
 
 from qcstar.circuits import Circuit, ConfigError, ShapeError
+from qcstar.circuits.devices import resolve_device
 from qcstar.circuits.digest import content_digest
 from qcstar.circuits.linalg import nearest_unitary
 from qcstar.circuits.resources import check_memory
@@ -427,7 +428,7 @@ class AQCEEncoder(Encoder):
             cap = max_blocks  # None: MNISQ's rule (may overshoot M_max by one growth step)
         self.m0, self.m_delta, self.n_sweeps, self.m_max = m0, md, (nsw if sweeps is None else sweeps), mmax
         self.cap = cap
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = resolve_device(device) or torch.device("cpu")  # ConfigError for cuda without CUDA
         self.dtype = dtype
         self.batch_size = batch_size
         self.progress = progress

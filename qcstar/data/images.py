@@ -97,8 +97,9 @@ def _missing_message(name: str, filename: str, root: pathlib.Path) -> str:
     msg = (
         f"{name}: file {filename} is missing; looked in {root / name} (data root {root}). "
         f"Fix: point the data root at a folder holding {name}/{filename} via the environment "
-        f"variable {ENV_VAR} or --data-dir (data_dir=...), or pass download=True to fetch the "
-        f"files from {MIRRORS[name]} with SHA-256 verification."
+        f"variable {ENV_VAR} or --data-dir (data_dir=...), or fetch the files from {MIRRORS[name]} "
+        f"with SHA-256 verification: download=True in Python, or once from the shell: "
+        f"python -c \"import qcstar.data as d; d.download('{name}')\""
     )
     if name == "kmnist" and filename.startswith("train-images"):
         msg = (
@@ -142,8 +143,8 @@ def load_images(
         if split == "test":
             raise DataError(
                 "digits (sklearn.datasets.load_digits) has no official test split: split='train' "
-                "returns all 1,797 images; draw train/val/test with make_splits(...) or use "
-                "load_split('digits', ...)"
+                "(--split train on the command line) returns all 1,797 images; draw train/val/test "
+                "with make_splits(...) or use load_split('digits', ...)"
             )
         images, labels = _digits_arrays()
         return torch.tensor(images), torch.tensor(labels)

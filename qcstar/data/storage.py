@@ -18,6 +18,7 @@ import tempfile
 
 from qcstar.circuits.digest import file_sha256
 from qcstar.circuits.errors import DataError
+from qcstar.circuits.files import default_file_mode
 
 from .catalogue import FILES, MIRRORS, FileInfo, as_path, canonical_source
 
@@ -110,6 +111,7 @@ def fetch(name: str, filename: str, folder: pathlib.Path, *, timeout: float = 60
     fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=folder)
     tmp = pathlib.Path(tmp_name)
     try:
+        os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would stay on the kept file
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             while chunk := resp.read(_CHUNK):
                 out.write(chunk)

@@ -29,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from qcstar.circuits.devices import resolve_device
 from qcstar.circuits.errors import ConfigError, DataError, ShapeError
 
 Tensor = torch.Tensor
@@ -144,6 +145,7 @@ class BaseKernel(abc.ABC):
         self.feature_map = feature_map
         self._feature_states = None if feature_map is None else feature_map_states(feature_map)
         self.tile = int(tile)
+        resolve_device(device)  # a clear ConfigError now for a device this machine lacks (kept as given)
         self.device = device
         self.dtype = dtype
         self.enforce_psd = bool(enforce_psd)

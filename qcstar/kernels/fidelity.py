@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from qcstar.circuits.devices import resolve_device
 from qcstar.circuits.errors import ConfigError, ShapeError
 from qcstar.circuits.resources import check_memory
 
@@ -67,6 +68,7 @@ def fidelity_gram(a: Tensor, b: Tensor | None = None, *, tile: int = 4096, devic
     if b is not None and a.shape[1] != b.shape[1]:
         raise ShapeError(f"states of different sizes: {a.shape[1]} and {b.shape[1]} amplitudes")
     symmetric = b is None
+    device = resolve_device(device)  # ConfigError (not a torch assertion) for a device this machine lacks
     a = real_if_real(a)
     b = a if symmetric else real_if_real(b)
     if a.is_complex() != b.is_complex():  # one side real, the other complex: complex GEMM

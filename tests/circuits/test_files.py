@@ -29,3 +29,17 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
         write_atomic(target, "new")
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["out.txt"]  # the temporary file was removed
+
+
+def test_written_files_get_the_usual_mode_not_mkstemps_0600(tmp_path):
+    import os
+    import stat
+
+    from qcstar.circuits.files import write_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "r.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o644

@@ -272,3 +272,15 @@ def test_ring_entangler_is_the_shared_one():
     c = AngleEncoder(n_qubits=4, reps=2, entangler="ring").template_circuit()
     assert [op.wires for op in c.ops if op.name == "cx"] == entangler_pairs(4, "ring")
     assert simulate(AngleEncoder(n_qubits=4, entangler="none").bind(torch.zeros(4))).shape == (16,)
+
+
+def test_aqce_on_a_missing_device_is_a_config_error():
+    import torch as _torch
+
+    if _torch.cuda.is_available():
+        pytest.skip("checks the message on a machine without CUDA")
+    from qcstar.circuits.errors import ConfigError
+    from qcstar.encoders import AQCEEncoder
+
+    with pytest.raises(ConfigError, match="needs CUDA"):
+        AQCEEncoder(level="f80", device="cuda")
