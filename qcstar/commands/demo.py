@@ -6,13 +6,19 @@
    without interaction, exported to a circuit that simulates to the net's joint state.
 3. encoders: exact amplitude encoding (state-preparation circuits) and MNISQ's AQCE.
 4. kernels: fidelity-kernel SVMs on the encoded states, each beside its classical twin.
+
+Then ``report.md`` in the output folder: each stage's key numbers, the command and the machine,
+and PNG plots (training curves, a Gram-matrix heat map, accuracy bars) when matplotlib (the
+``plot`` extra) is installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
+import platform
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -117,6 +123,7 @@ def cstar_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, A
                   out_dir=out / f"cstar_{interaction}", resume=False, progress=False,
                   callback=_epoch_line(f"interaction={interaction}", args.epochs))
         nets[interaction] = net
+        report.setdefault("_curves", {})[interaction] = res["history"]
         rows[interaction] = {"test_acc": float(res["test"]["acc"]), "params": int(res["params"]["total"])}
         print(f"  C*-net n=6, d=4, L=3, interaction={interaction:6s}: test accuracy {rows[interaction]['test_acc']:.3f} "
               f"({rows[interaction]['params']} parameters, {args.epochs} epochs)")
@@ -182,11 +189,14 @@ def kernels_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str,
     k = FidelityKernel(dtype=torch.complex128)
     rows: dict[str, float] = {}
 
-    def svm(name: str, encoder) -> None:
+    def svm(name: str, encoder) -> torch.Tensor:
         s_tr, s_te = encoder.states(xtr), encoder.states(xte)
         rows[name] = one_vs_one_accuracy(k.evaluate(s_tr), ytr, k.evaluate(s_te, s_tr), yte)
+        return s_te
 
-    svm("quantum: fidelity kernel on amplitude states", AmplitudeEncoder(n_qubits=6, max_value=1.0))
+    amplitude_test = svm("quantum: fidelity kernel on amplitude states", AmplitudeEncoder(n_qubits=6, max_value=1.0))
+    # the report's heat map: the test states are already encoded, their Gram is one small GEMM
+    report["_gram_test"] = (k.evaluate(amplitude_test), yte)
     ftr, fte = xtr.reshape(len(xtr), -1).double().numpy(), xte.reshape(len(xte), -1).double().numpy()
     ntr, nte = ftr / np.linalg.norm(ftr, axis=1, keepdims=True), fte / np.linalg.norm(fte, axis=1, keepdims=True)
     rows["classical twin: cos^2 kernel on pixels"] = one_vs_one_accuracy((ntr @ ntr.T) ** 2, ytr, (nte @ ntr.T) ** 2, yte)
@@ -268,5 +278,155 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     public = {k: v for k, v in report.items() if not k.startswith("_")}
     write_atomic(out / "report.json", json.dumps(public, indent=2, default=float))
-    print(f"done in {time.perf_counter() - t_all:.1f} s; report written to {out / 'report.json'}")
+    write_report(out, args, report)
+    print(f"done in {time.perf_counter() - t_all:.1f} s; report written to {out / 'report.json'} and {out / 'report.md'}")
     return 0
+
+
+# --------------------------------------------------------------------------------------
+# report.md and its plots
+# --------------------------------------------------------------------------------------
+
+#: the demo's options, in the order the report's command line states them
+_OPTIONS = ("qubits", "layers", "batch", "epochs", "train_images", "aqce_images", "stages", "seed", "out")
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reruns this demo, every option spelled out (defaults included)."""
+    parts = ["qcstar demo"]
+    for name in _OPTIONS:
+        value = getattr(args, name, None)
+        if value is not None:
+            parts.append(f"--{name.replace('_', '-')} {value}")
+    return " ".join(parts)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if value != 0 and abs(value) < 1e-3:
+        return f"{value:.1e}"  # errors and tolerances
+    return f"{value:.6g}"
+
+
+def _table(results: dict[str, Any]) -> list[str]:
+    """A two-column markdown table of a stage's results; nested dicts become ``key: subkey`` rows."""
+    lines = ["| quantity | value |", "|---|---|"]
+    for key, value in results.items():
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for sub, v in items:
+            name = key if sub is None else f"{key}: {sub}"
+            lines.append(f"| {name.replace('|', '/')} | {_number(v)} |")
+    return lines
+
+
+def _save_png(fig: Any, path: Path) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    write_atomic(path, buffer.getvalue())
+
+
+def _plot_curves(plt: Any, curves: dict[str, list[dict[str, Any]]], path: Path) -> None:
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for interaction, history in curves.items():
+        epochs = [h["epoch"] for h in history]
+        label = f"interaction={interaction}"
+        if all("val_acc" in h for h in history):
+            acc_ax.plot(epochs, [h["val_acc"] for h in history], marker="o", label=label)
+        loss_ax.plot(epochs, [h["train_loss"] for h in history], marker="o", label=label)
+    acc_ax.set(title="C*-net validation accuracy", xlabel="epoch", ylabel="validation accuracy")
+    loss_ax.set(title="C*-net training loss", xlabel="epoch", ylabel="cross-entropy loss")
+    for ax in (acc_ax, loss_ax):
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    _save_png(fig, path)
+    plt.close(fig)
+
+
+def _plot_gram(plt: Any, gram: Any, labels: Any, path: Path) -> None:
+    import numpy as np
+
+    order = np.argsort(labels, kind="stable")  # sorted by class: same-class blocks on the diagonal
+    sorted_labels = labels[order]
+    fig, ax = plt.subplots(figsize=(5.6, 4.8))
+    image = ax.imshow(gram[np.ix_(order, order)], cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
+    fig.colorbar(image, ax=ax, label=r"fidelity $|\langle a|b\rangle|^2$")
+    # a tick at the middle of each class block, a line at each block's edge
+    classes, starts = np.unique(sorted_labels, return_index=True)
+    ends = np.append(starts[1:], len(sorted_labels))
+    ax.set_xticks((starts + ends - 1) / 2, [str(c) for c in classes])
+    ax.set_yticks((starts + ends - 1) / 2, [str(c) for c in classes])
+    for edge in starts[1:]:
+        ax.axhline(edge - 0.5, color="white", lw=0.4)
+        ax.axvline(edge - 0.5, color="white", lw=0.4)
+    ax.set(title=f"Fidelity kernel on amplitude states\n{len(labels)} test digits, sorted by class",
+           xlabel="test digit (class)", ylabel="test digit (class)")
+    _save_png(fig, path)
+    plt.close(fig)
+
+
+def _plot_accuracy(plt: Any, accuracies: dict[str, float], path: Path) -> None:
+    names = list(accuracies)
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(names) + 1.2))
+    colors = ["tab:blue" if n.startswith("quantum") else "tab:orange" for n in names]
+    positions = list(range(len(names)))[::-1]  # the stage's order, top to bottom: each twin below its kernel
+    bars = ax.barh(positions, [accuracies[n] for n in names], color=colors)
+    ax.bar_label(bars, labels=[f"{accuracies[n]:.3f}" for n in names], padding=3)
+    ax.set_yticks(positions, names)
+    low = min(accuracies.values())
+    ax.set_xlim(max(0.0, low - 0.1), 1.04)  # room for the value labels
+    ax.set_xticks([t for t in ax.get_xticks() if t <= 1.0])  # no accuracy tick above 1
+    ax.set(title="SVM test accuracy: quantum kernels (blue) and classical twins (orange)", xlabel="test accuracy")
+    ax.grid(axis="x", alpha=0.3)
+    _save_png(fig, path)
+    plt.close(fig)
+
+
+def _plots(out: Path, report: dict[str, Any]) -> tuple[list[tuple[str, str]], str | None]:
+    """Draw the PNGs this report has data for: ``([(caption, file name)], None)``, or ``([], why not)``."""
+    from qcstar.circuits.errors import MissingDependencyError
+    from qcstar.circuits.optionals import HAS_MATPLOTLIB
+
+    try:
+        matplotlib = HAS_MATPLOTLIB.require("drawing the demo's plots")
+        matplotlib.use("Agg")  # files only, never a window
+        import matplotlib.pyplot as plt
+    except (MissingDependencyError, ImportError) as exc:
+        return [], str(exc)
+    drawn = []
+    if report.get("_curves"):
+        _plot_curves(plt, report["_curves"], out / "cstar_training.png")
+        drawn.append(("C*-net training curves with and without interaction", "cstar_training.png"))
+    if "_gram_test" in report:
+        _plot_gram(plt, *report["_gram_test"], out / "kernel_gram.png")
+        drawn.append(("Fidelity-kernel Gram matrix of the test digits' amplitude states, sorted by class",
+                      "kernel_gram.png"))
+    if "kernels" in report:
+        _plot_accuracy(plt, report["kernels"]["svm_test_accuracy"], out / "kernel_accuracy.png")
+        drawn.append(("SVM test accuracy of each quantum kernel beside its classical twin", "kernel_accuracy.png"))
+    return drawn, None
+
+
+def write_report(out: Path, args: argparse.Namespace, report: dict[str, Any]) -> Path:
+    """Write ``out/report.md``: the command, the machine, each stage's numbers and the plots.
+
+    Plots need matplotlib (the ``plot`` extra); without it the report says so and has no images,
+    and the demo still succeeds.
+    """
+    drawn, skipped = _plots(out, report)
+    lines = ["# qcstar demo report", "", "Command:", "", "```", _command(args), "```", "",
+             f"Machine: {platform.platform()}, Python {platform.python_version()}, torch {torch.__version__}, "
+             f"{torch.get_num_threads()} threads.", ""]
+    if skipped is not None:
+        lines += [f"Plots skipped: {skipped}", ""]
+    for caption, name in drawn:
+        lines += [f"![{caption}]({name})", "", f"*{caption}.*", ""]
+    for name, _ in STAGES:
+        if name in report:
+            lines += [f"## {name}", "", *_table(report[name]), ""]
+    path = out / "report.md"
+    write_atomic(path, "\n".join(lines))
+    return path

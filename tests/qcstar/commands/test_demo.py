@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
+
+import pytest
 
 from qcstar.cli import main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PLOTS = ("cstar_training.png", "kernel_gram.png", "kernel_accuracy.png")
 
 
 def test_demo_runs_every_stage_small(tmp_path, capsys):
@@ -25,6 +31,26 @@ def test_demo_runs_every_stage_small(tmp_path, capsys):
     assert accs["quantum: fidelity kernel on amplitude states"] == accs["classical twin: cos^2 kernel on pixels"]
     assert (out / "circuit.qasm").exists() and (out / "cstar_hardware.qasm").exists()
     assert "done in" in capsys.readouterr().out
+    md = (out / "report.md").read_text()
+    assert "qcstar demo --qubits 5 --layers 2 --batch 8 --epochs 1" in md  # the command that reruns it
+    assert "torch " in md and "threads" in md  # the machine
+    assert "| test_acc_global |" in md and "| export_error |" in md  # each stage's numbers
+    for name in PLOTS:
+        assert f"]({name})" in md  # embedded by a relative link
+        assert (out / name).read_bytes().startswith(PNG_SIGNATURE)
+    assert "Plots skipped" not in md
+
+
+def test_demo_without_matplotlib_still_writes_the_report(tmp_path, monkeypatch, capsys):
+    # a None entry in sys.modules makes `import matplotlib` raise ImportError, as if not installed
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")] + ["matplotlib"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    out = tmp_path / "demo"
+    assert main(["demo", "--stages", "kernels", "--train-images", "100", "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "Plots skipped" in md and "pip install 'qcstar[plot]'" in md
+    assert "| n_train | 100 |" in md
+    assert ".png" not in md and not list(out.glob("*.png"))
 
 
 def test_demo_rejects_unknown_config_key(tmp_path, capsys):
