@@ -40,6 +40,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .linalg import inverse_permutation
 from .errors import GateError, ShapeError
 from .gates import GATES
 from .ir import Circuit, Op
@@ -229,8 +230,7 @@ class ColumnProgram:
         if hit is None:
             perm, sign = step
             p = torch.from_numpy(perm).to(device)
-            inv = torch.empty_like(p)
-            inv[p] = torch.arange(p.numel(), device=device)
+            inv = inverse_permutation(p)
             s = None if sign is None else torch.from_numpy(sign).to(device=device, dtype=real)
             hit = self._perm_tensors[key] = (p, inv, s)
         return hit
