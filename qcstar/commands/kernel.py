@@ -4,6 +4,12 @@ Example (MNISQ's exact-state protocol, arXiv:2306.16627: MNIST 60,000 / 10,000, 
 
     qcstar kernel svm --dataset mnist --encoder amplitude --train 60000 --test 10000 --out mnist-amplitude.json
 
+States of other encoders: ``--encoder angle``, ``aqce-f80`` (encodes on the fly: slow, ~4 images/s
+on 2 CPU cores), ``cstar:RUN/checkpoint.pt`` (a net trained by ``qcstar train``; images are resized
+to the net's input). Circuits built before (``qcstar dataset build``, or MNISQ zips)::
+
+    qcstar kernel svm --train-circuits mnist-f80-train --test-circuits mnist-f80-test --out f80.json
+
 The SVM never holds the N x N Gram (:class:`qcstar.kernels.QuantumKernelSVC`): one-vs-one
 solves one float64 pair Gram at a time; one-vs-rest on real states uses LIBSVM's polynomial
 kernel. Prints accuracy (one-vs-one: under LIBSVM's vote rule and under scikit-learn
@@ -22,7 +28,7 @@ from typing import Any
 
 from qcstar.circuits.errors import ConfigError
 
-ENCODERS = ("amplitude", "angle", "aqce-f80", "aqce-f90", "aqce-f95")
+ENCODERS = ("amplitude", "angle", "aqce-f80", "aqce-f90", "aqce-f95", "cstar:CHECKPOINT")
 KERNELS = ("fidelity", "projected")
 
 
@@ -37,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     s.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, kmnist (pooled), digits (default mnist)")
     s.add_argument("--data-dir", default=None, help="folder with the IDX files (default $QCSTAR_DATA)")
     s.add_argument("--encoder", default="amplitude", help=f"one of {', '.join(ENCODERS)} (default amplitude)")
+    s.add_argument("--train-circuits", type=Path, default=None, metavar="DIR",
+                   help="circuits of a built data set (or MNISQ zip): the kernel compares the states they prepare; "
+                        "labels come from the set; --train takes its first items (needs --test-circuits)")
+    s.add_argument("--test-circuits", type=Path, default=None, metavar="DIR", help="test circuits, as --train-circuits")
     s.add_argument("--qubits", type=int, default=8, help="qubits of the angle encoder (default 8)")
     s.add_argument("--size", type=int, default=None, help="resize images to SIZE x SIZE first (default: native)")
     s.add_argument("--train", type=int, default=60000, help="training images (default 60000: all of MNIST's)")
@@ -56,7 +66,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> None:
-    for name, value, choices in (("--encoder", args.encoder, ENCODERS), ("--kernel", args.kernel, KERNELS),
+    if args.encoder.startswith("cstar:"):
+        if not Path(args.encoder[len("cstar:"):]).is_file():
+            raise ConfigError(f"--encoder {args.encoder}: no checkpoint file there; pass cstar:RUN/checkpoint.pt "
+                              "of a run of qcstar train")
+    elif args.encoder not in ENCODERS:
+        raise ConfigError(f"--encoder must be one of {', '.join(ENCODERS)}, got {args.encoder!r}")
+    if (args.train_circuits is None) != (args.test_circuits is None):
+        raise ConfigError("--train-circuits and --test-circuits go together: pass both data set folders")
+    for name, value, choices in (("--kernel", args.kernel, KERNELS),
                                  ("--multiclass", args.multiclass, ("ovo", "ovr")),
                                  ("--route", args.route, ("auto", "gram", "poly"))):
         if value not in choices:
@@ -92,7 +110,49 @@ def load_images_for_svm(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, s
     return x_tr, y_tr, x_te, y_te, str(getattr(splits, "note", "") or f"{name}: seeded splits")
 
 
+class _ResizedImages:
+    """An encoder taking raw images: resized and scaled to [0, 1] (as ``qcstar train`` prepared them),
+    then encoded by ``encoder`` (a net's encoder expects its training input)."""
+
+    def __init__(self, encoder: Any, size: int, max_value: float):
+        self.encoder, self.size, self.max_value = encoder, size, max_value
+
+    def states(self, x: Any) -> Any:
+        from qcstar.data import prepare
+
+        return self.encoder.states(prepare(x, size=self.size, max_value=self.max_value))
+
+    def __repr__(self) -> str:
+        return f"{self.encoder!r} on images resized to {self.size} x {self.size}"
+
+
+def load_circuit_states(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, str]:
+    """States prepared by the circuits of two data sets (their first ``--train`` / ``--test``
+    items), with the sets' labels, and a protocol note naming the sets and their levels."""
+    from qcstar.data.read import load_dataset
+
+    parts = []
+    for path, limit in ((args.train_circuits, args.train), (args.test_circuits, args.test)):
+        ds = load_dataset(path, limit=limit)
+        parts += [ds.circuit_states(), ds.labels]
+        print(f"  {path}: {len(ds)} circuits on {ds.n_qubits} qubits (level {ds.meta.get('level')}), simulated",
+              flush=True)
+    note = (f"circuits: first {len(parts[1])} of {args.train_circuits} and first {len(parts[3])} of "
+            f"{args.test_circuits}")
+    args.dataset = f"circuits ({args.train_circuits.name})"
+    return parts[0], parts[1], parts[2], parts[3], note
+
+
 def _encoder(args: argparse.Namespace, max_value: float):
+    if args.encoder.startswith("cstar:"):
+        from qcstar.encoders import CStarEncoder
+        from qcstar.train import load_model
+
+        net = load_model(args.encoder[len("cstar:"):])
+        height, width = tuple(net.in_shape)[-2:]
+        if height != width:
+            raise ConfigError(f"the net takes {height} x {width} images; only square inputs are resized here")
+        return _ResizedImages(CStarEncoder(net), height, max_value)
     if args.encoder == "amplitude":
         from qcstar.encoders import AmplitudeEncoder
 
@@ -117,11 +177,15 @@ def run_svm(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
-    x_tr, y_tr, x_te, y_te, note = load_images_for_svm(args)
-    max_value = 255.0 if x_tr.dtype == torch.uint8 else 1.0  # load_split gives [0, 1] floats
+    if args.train_circuits is not None:
+        x_tr, y_tr, x_te, y_te, note = load_circuit_states(args)
+        encoder, args.encoder = None, "circuits"
+    else:
+        x_tr, y_tr, x_te, y_te, note = load_images_for_svm(args)
+        max_value = 255.0 if x_tr.dtype == torch.uint8 else 1.0  # load_split gives [0, 1] floats
+        encoder = _encoder(args, max_value)
     print(f"qcstar kernel svm: {args.dataset}, {note}; encoder {args.encoder}, {args.kernel} kernel, "
           f"{args.multiclass}, C={args.C}", flush=True)
-    encoder = _encoder(args, max_value)
     # 2,048-row tiles: the largest MNIST pair Gram (13,000^2 float64, 1.3 GB) plus ~0.2 GB of tile
     common = dict(encoder=encoder, device=args.device, dtype=torch.complex128, tile=2048)
     kernel = ProjectedKernel(gamma=args.gamma, **common) if args.kernel == "projected" else FidelityKernel(**common)

@@ -222,6 +222,30 @@ class CircuitDataset:
             raise DataError("this data set has no state/ files, so its target states are unknown")
         return self._state_loader([i])[0]
 
+    def circuit_states(self, *, dtype: torch.dtype = torch.complex128, device: Any = None) -> torch.Tensor:
+        """The states the circuits prepare from ``|0...0>``, ``(N, 2**n)``: what a quantum kernel on
+        this data set compares (MNISQ's kernels use these, not the exact ``states`` they approximate).
+
+        ``|<state_i|circuit_states_i>|`` is the overlap of ``overlaps`` up to the circuit's global
+        phase. Each circuit is simulated once (their blocks act on different qubit pairs per image,
+        so they cannot share one batched call); memory is checked before anything is allocated.
+        """
+        from qcstar.circuits import simulate
+        from qcstar.circuits.resources import check_memory, state_bytes
+
+        if not self.circuits:
+            return torch.zeros(0, 1, dtype=dtype, device=device)
+        n = self.n_qubits
+        if any(c.n_qubits != n for c in self.circuits):
+            raise DataError("the circuits of this data set act on different numbers of qubits; "
+                            "their states cannot form one (N, 2**n) array")
+        itemsize = torch.empty(0, dtype=dtype).element_size()
+        check_memory(state_bytes(n, len(self), itemsize=itemsize), f"the states of {len(self)} circuits")
+        out = torch.empty(len(self), 2**n, dtype=dtype, device=device)
+        for i, circuit in enumerate(self.circuits):
+            out[i] = simulate(circuit, dtype=dtype, device=device)
+        return out
+
     def __getitem__(self, i: int) -> CircuitItem:
         if not isinstance(i, int | np.integer):
             raise TypeError(f"CircuitDataset indices are integers, got {type(i).__name__}")

@@ -46,3 +46,59 @@ def test_bad_options_exit_with_a_message(tmp_path, capsys):
         code = main(["kernel", "svm", "--dataset", "digits", flag, value, "--out", str(tmp_path / "x.json")])
         assert code == 2
         assert flag in capsys.readouterr().err
+
+
+def _svm_accuracy(x_tr, y_tr, x_te, y_te, **kernel_options) -> float:
+    from qcstar.kernels import FidelityKernel, QuantumKernelSVC, vote
+
+    kernel = FidelityKernel(dtype=torch.complex128, **kernel_options)
+    clf = QuantumKernelSVC(kernel=kernel).fit(x_tr, np.asarray(y_tr))
+    pred = clf.classes_[vote(clf.decision_function(x_te), len(clf.classes_), rule="libsvm")]
+    return float(np.mean(pred == np.asarray(y_te)))
+
+
+def test_kernel_svm_on_the_states_of_built_circuits(tmp_path):
+    """--train-circuits/--test-circuits: the kernel compares the states the circuits prepare."""
+    from tests.qcstar.data.data_helpers import small_encoder
+    from qcstar.data.circuitsets import build_dataset, load_dataset
+
+    folder = build_dataset(out=tmp_path / "ds", encoder=small_encoder(), source="digits", split="train",
+                           level="f80", limit=40, shard_size=20, progress=False)
+    out = tmp_path / "c.json"
+    assert main(["kernel", "svm", "--train-circuits", str(folder), "--test-circuits", str(folder), "--train", "30",
+                 "--test", "40", "--no-progress", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["encoder"] == "circuits" and result["n_train"] == 30 and result["n_test"] == 40
+    ds = load_dataset(folder)
+    states = ds.circuit_states()
+    expected = _svm_accuracy(states[:30], ds.labels[:30], states, ds.labels)
+    assert result["accuracy"]["libsvm"] == expected
+
+
+def test_kernel_svm_on_a_trained_cstar_net(tmp_path):
+    """--encoder cstar:CHECKPOINT: the states of a net trained by `qcstar train`, on its input size."""
+    from qcstar.data import load_split
+    from qcstar.encoders import CStarEncoder
+    from qcstar.train import load_model
+
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--qubits", "3", "--circuits", "2", "--layers", "1", "--epochs", "1",
+                 "--n-train", "200", "--no-progress", "--out", str(run)]) == 0
+    out = tmp_path / "k.json"
+    ckpt = run / "checkpoint.pt"
+    assert main(["kernel", "svm", "--dataset", "digits", "--encoder", f"cstar:{ckpt}", "--train", "150", "--test",
+                 "60", "--no-progress", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    splits = load_split("digits", n_train=150, n_test=60, n_val=0, seed=0)
+    (x_tr, y_tr), (x_te, y_te) = splits["train"], splits["test"]
+    encoder = CStarEncoder(load_model(ckpt))
+    expected = _svm_accuracy(encoder.states(x_tr), y_tr, encoder.states(x_te), y_te)
+    assert result["accuracy"]["libsvm"] == expected
+
+
+def test_circuit_and_checkpoint_options_fail_clearly(tmp_path, capsys):
+    out = str(tmp_path / "x.json")
+    assert main(["kernel", "svm", "--dataset", "digits", "--encoder", "cstar:/no/such.pt", "--out", out]) == 2
+    assert "no checkpoint file" in capsys.readouterr().err
+    assert main(["kernel", "svm", "--train-circuits", str(tmp_path), "--out", out]) == 2
+    assert "--test-circuits" in capsys.readouterr().err

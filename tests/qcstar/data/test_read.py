@@ -33,6 +33,17 @@ def test_load_dataset_ours(clean: Path):
         ds[N_ITEMS]
 
 
+def test_circuit_states_are_what_the_circuits_prepare(clean: Path):
+    ds = load_dataset(clean, limit=5)
+    got = ds.circuit_states()
+    assert got.shape == (5, 64) and got.dtype == torch.complex128
+    assert torch.allclose(got[3], simulate(ds.circuits[3], dtype=torch.complex128), atol=1e-12)
+    # the overlap file holds Re<target|circuit>: the circuits' states are close to, not equal to, the targets
+    overlaps = torch.einsum("bi,bi->b", ds.states.conj(), got).real
+    assert torch.allclose(overlaps, ds.overlaps, atol=1e-9)
+    assert (overlaps < 1 - 1e-6).all()
+
+
 def test_read_mnisq_zip(clean: Path, tmp_path: Path):
     zpath = tmp_path / "test_mnist_784_f90.zip"
     make_mnisq_zip(clean, zpath, "test_mnist_784_f90", 12)
