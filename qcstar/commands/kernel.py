@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="circuits of a built data set (or MNISQ zip): the kernel compares the states they prepare; "
                         "labels come from the set; --train takes its first items (needs --test-circuits)")
     s.add_argument("--test-circuits", type=Path, default=None, metavar="DIR", help="test circuits, as --train-circuits")
-    s.add_argument("--qubits", type=int, default=8, help="qubits of the angle encoder (default 8)")
+    s.add_argument("--qubits", type=int, default=8, help="qubits of the angle encoder (default 8; ceil(SIZE^2 / QUBITS) repetitions carry the pixels)")
     s.add_argument("--size", type=int, default=None, help="resize images to SIZE x SIZE first (default: native)")
     s.add_argument("--train", type=int, default=60000, help="training images (default 60000: all of MNIST's)")
     s.add_argument("--test", type=int, default=10000, help="test images (default 10000)")
@@ -160,7 +160,10 @@ def _encoder(args: argparse.Namespace, max_value: float):
     if args.encoder == "angle":
         from qcstar.encoders import AngleEncoder
 
-        return AngleEncoder(n_qubits=args.qubits, size=args.size or 4, max_value=max_value)
+        size = args.size or 4
+        # one angle per pixel: as many repetitions (CX ladders between them) as the pixels need
+        reps = -(-size * size // args.qubits)
+        return AngleEncoder(n_qubits=args.qubits, size=size, reps=reps, max_value=max_value)
     from qcstar.encoders import AQCEEncoder
 
     return AQCEEncoder(level=args.encoder.split("-", 1)[1], device=args.device)

@@ -41,6 +41,14 @@ def test_kernel_svm_matches_the_estimator_it_wraps(tmp_path):
     assert result["accuracy"]["argmax"] == float(np.mean(clf.predict(x_te) == y_te.numpy()))
 
 
+def test_kernel_svm_with_the_angle_encoder(tmp_path):
+    out = tmp_path / "angle.json"
+    assert main(["kernel", "svm", "--dataset", "digits", "--encoder", "angle", "--train", "200", "--test", "50",
+                 "--no-progress", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["encoder"] == "angle" and result["accuracy"]["libsvm"] > 0.5
+
+
 def test_bad_options_exit_with_a_message(tmp_path, capsys):
     for flag, value in (("--encoder", "magic"), ("--kernel", "rbf"), ("--multiclass", "ova"), ("--train", "0")):
         code = main(["kernel", "svm", "--dataset", "digits", flag, value, "--out", str(tmp_path / "x.json")])
