@@ -44,6 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="folder with the image files (default $QCSTAR_DATA)")
     p.add_argument("--batch-size", type=int, default=64, help="images AQCE encodes at once (default 64)")
     p.add_argument("--device", default=None, help="torch device for AQCE, e.g. cuda (default cpu)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's). On a machine busy with other work use 1, and run "
+                        "builds side by side: AQCE's many small elementwise ops slow down badly when their "
+                        "threads wait for busy cores")
     p.add_argument("--json", action="store_true", help="info: print JSON instead of a table")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -64,9 +68,14 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or args.path
     if not out:
         raise DataConfigError("qcstar dataset build needs --out DIR (the folder to write; rerun the same command to resume)")
-    for flag, value in (("--limit", args.limit), ("--shard-size", args.shard_size), ("--batch-size", args.batch_size)):
+    for flag, value in (("--limit", args.limit), ("--shard-size", args.shard_size), ("--batch-size", args.batch_size),
+                        ("--threads", args.threads)):
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} must be a positive integer, got {value}{_where(args)}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     source = canonical_source(args.source)
     check_split(args.split)
     check_level(args.level)

@@ -48,3 +48,20 @@ def test_cli_build_default_encoder_and_info(tmp_path: Path, capsys, monkeypatch)
         cli(["dataset", "build", "--source", "digits", "--split", "train"])
     with pytest.raises(DataError, match="info needs"):
         cli(["dataset", "info"])
+
+
+def test_cli_build_threads_option(tmp_path: Path):
+    import torch
+
+    from qcstar.circuits.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--threads must be a positive integer"):
+        cli(["dataset", "build", "--source", "digits", "--split", "train", "--threads", "0", "--out", str(tmp_path)])
+    before = torch.get_num_threads()
+    try:  # the thread count is set before anything is built (a bad level then stops the build)
+        with pytest.raises(Exception, match="level"):
+            cli(["dataset", "build", "--source", "digits", "--split", "train", "--level", "f99", "--threads", "1",
+                 "--out", str(tmp_path / "x")])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
