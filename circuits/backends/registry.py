@@ -99,3 +99,18 @@ def _ibm_fake(argument: str | None, options: dict[str, Any]) -> Backend:
 
 _register("ibm", ("ibm:<backend name>",), _ibm)
 _register("ibm-fake", ("ibm-fake:FakeManilaV2", "ibm-fake:FakeTorino"), _ibm_fake)
+
+
+def _braket(argument: str | None, options: dict[str, Any]) -> Backend:
+    from .braket import BraketBackend
+
+    target = _needs_argument("braket", argument, "braket:local")
+    if target == "local" or target.startswith("local:"):
+        simulator = target.partition(":")[2]
+        if simulator:
+            options = {**options, "simulator": simulator}
+        return BraketBackend(device="local", **options)
+    return BraketBackend(device=target, **options)
+
+
+_register("braket", ("braket:local", "braket:local:braket_dm", "braket:<device ARN>"), _braket)

@@ -1,0 +1,109 @@
+"""The Braket backend: local simulators against our states, and a mocked cloud device's
+submit / collect (also from a new process) through run_chunked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("braket.devices")
+
+from braket.devices import LocalSimulator  # noqa: E402
+
+from qcstar.circuits import Circuit, ConfigError, simulate  # noqa: E402
+from qcstar.circuits.backends import get_backend  # noqa: E402
+from qcstar.circuits.backends.base import JobLostError  # noqa: E402
+from qcstar.circuits.backends.braket import BraketBackend  # noqa: E402
+from qcstar.circuits.backends.jobs import run_chunked  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _circuits(count: int = 3) -> list[Circuit]:
+    return [Circuit(3).ry(0.5 * i + 0.2, 0).cx(0, 1).h(2).cz(2, 0).rx(0.7, 1) for i in range(count)]
+
+
+def test_local_state_vector_equals_our_simulator():
+    r = get_backend("braket:local").run(_circuits())
+    for state, c in zip(r.states, _circuits()):
+        torch.testing.assert_close(state, simulate(c, dtype=torch.complex128))
+
+
+def test_local_density_matrix_and_shots_match_exact_probabilities():
+    exact = get_backend("torch").run(_circuits(2), measure=[2, 0])
+    dm = get_backend("braket:local:braket_dm").run(_circuits(2), measure=[2, 0])
+    for i in range(2):
+        np.testing.assert_allclose(dm.probabilities(i), exact.probabilities(i), atol=1e-10)
+    shots = 3000
+    sampled = BraketBackend(memory=True).run(_circuits(2), shots=shots, measure=[2, 0])
+    for i in range(2):
+        p, f = exact.probabilities(i), sampled.probabilities(i)
+        assert np.all(np.abs(f - p) <= 5 * np.sqrt(np.maximum(p * (1 - p), 1e-12) / shots) + 1e-12)
+        assert sampled.bit_array(i).shape == (shots, 2)
+    assert get_backend("braket:local").run([Circuit(3).x(0)], shots=5, measure=[0, 1]).counts == [{"01": 5}]
+
+
+class _Task:
+    def __init__(self, task_id, result):
+        self.id = task_id
+        self._result = result
+
+    def result(self):
+        return self._result
+
+
+class MockCloudDevice:
+    """A cloud device that runs on the local simulator and keeps tasks by ARN, as AWS does."""
+
+    arn = "arn:aws:braket:::device/quantum-simulator/amazon/mock"
+    tasks: dict[str, _Task] = {}
+
+    def __init__(self):
+        self.batches = 0
+
+    def run_batch(self, programs, *, shots, s3_destination_folder=None, max_parallel=None):
+        self.batches += 1
+        results = LocalSimulator("braket_sv").run_batch(programs, shots=shots, max_parallel=1).results()
+        tasks = []
+        for r in results:
+            arn = f"arn:aws:braket:us-east-1:000:quantum-task/{r.task_metadata.id}"
+            tasks.append(_Task(arn, r))
+            MockCloudDevice.tasks[arn] = tasks[-1]
+
+        class _Batch:
+            pass
+
+        batch = _Batch()
+        batch.tasks = tasks
+        return batch
+
+
+def test_cloud_device_submits_and_collects_from_a_new_process(monkeypatch, tmp_path):
+    import braket.aws
+
+    monkeypatch.setattr(braket.aws, "AwsQuantumTask", lambda arn: MockCloudDevice.tasks[arn])
+    device = MockCloudDevice()
+    backend = BraketBackend(device=device, max_circuits=2)
+    assert backend.supports_submit and not backend.exact
+    with pytest.raises(ConfigError, match="shots"):
+        backend.run(_circuits(1))
+    path = tmp_path / "braket.json"
+    first = run_chunked(backend, _circuits(), shots=200, manifest=path)
+    assert device.batches == 2 and first.metadata[0]["job_id"].startswith("braket-tasks:")
+    # a new process: a fresh backend object collects by task ARN
+    job_id = first.metadata[0]["job_id"]
+    again = BraketBackend(device=MockCloudDevice()).collect(job_id, _circuits(2), shots=200)
+    assert again.counts == first.counts[:2]
+    with pytest.raises(JobLostError, match="not a Braket job id"):
+        again_backend = BraketBackend(device=MockCloudDevice())
+        again_backend.collect("ibm-123", _circuits(1), shots=200)
+
+
+def test_bad_device_specs_are_config_errors():
+    with pytest.raises(ConfigError, match="device ARN"):
+        get_backend("braket:ionq")
+    with pytest.raises(ConfigError, match="local Braket simulator"):
+        get_backend("braket:local:qpu")
+    with pytest.raises(ConfigError, match="needs an argument"):
+        get_backend("braket")
