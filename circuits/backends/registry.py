@@ -114,3 +114,12 @@ def _braket(argument: str | None, options: dict[str, Any]) -> Backend:
 
 
 _register("braket", ("braket:local", "braket:local:braket_dm", "braket:<device ARN>"), _braket)
+
+
+def _pennylane(argument: str | None, options: dict[str, Any]) -> Backend:
+    from .pennylane import PennyLaneBackend
+
+    return PennyLaneBackend(device=_needs_argument("pennylane", argument, "pennylane:default.qubit"), **options)
+
+
+_register("pennylane", ("pennylane:default.qubit", "pennylane:lightning.qubit", "pennylane:braket.local.qubit"), _pennylane)
