@@ -30,6 +30,7 @@ import io
 import json
 import math
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -226,10 +227,17 @@ class _Manifest:
     def result(self, k: int) -> Result | None:
         if k in self.results:
             return self.results[k]
-        if self.path is not None and self.chunks[k]["status"] == "done" and self.result_path(k).is_file():
+        chunk = self.chunks[k]
+        if self.path is None or chunk["status"] != "done":
+            return None
+        try:
             self.results[k] = _load_result(self.result_path(k))
-            return self.results[k]
-        return None
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            # a missing or damaged result file: collect the job again (or rerun a local chunk)
+            chunk["status"] = "submitted" if chunk["job_id"] else "pending"
+            chunk["history"].append({"event": "result file unreadable", "reason": str(exc)[:200], "at": _now()})
+            return None
+        return self.results[k]
 
 
 def _inputs(backend: Backend, circuits, shots, seed, wires, keys, chunks) -> dict:

@@ -107,3 +107,15 @@ def test_bad_device_specs_are_config_errors():
         get_backend("braket:local:qpu")
     with pytest.raises(ConfigError, match="needs an argument"):
         get_backend("braket")
+
+
+@pytest.mark.hardware
+def test_real_braket_device_bell_pair():
+    import os
+
+    arn = os.environ.get("QCSTAR_BRAKET_DEVICE")
+    if not arn:
+        pytest.skip("set QCSTAR_BRAKET_DEVICE to a device ARN (and AWS credentials) to run this")
+    r = get_backend(f"braket:{arn}").run([Circuit(2).h(0).cx(0, 1)], shots=1000)
+    p = r.probabilities(0)
+    assert p[0] + p[3] > 0.8

@@ -25,3 +25,27 @@ def test_unknown_spec_lists_the_choices():
         get_backend("torch:fast")
     with pytest.raises(ConfigError, match="spec"):
         get_backend("")
+
+
+@pytest.mark.parametrize(
+    "spec, module, extra",
+    [
+        ("aer", "qiskit_aer", "aer"),
+        ("ibm-fake:FakeManilaV2", "qiskit_ibm_runtime", "ibm"),
+        ("braket:local", "braket.devices", "braket"),
+    ],
+)
+def test_missing_package_names_the_extra(monkeypatch, spec, module, extra):
+    import sys
+
+    from qcstar.circuits import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    with pytest.raises(MissingDependencyError, match=rf"qcstar\[{extra}\]"):
+        get_backend(spec)
+
+
+def test_every_family_needs_its_argument_where_one_is_required():
+    for spec in ("ibm", "ibm-fake", "braket", "pennylane"):
+        with pytest.raises(ConfigError, match="needs an argument"):
+            get_backend(spec)
