@@ -30,7 +30,8 @@ import numpy as np
 
 from ..errors import BackendError, ConfigError, require
 from .base import Backend, JobLostError, Result, bits_from_outcomes
-from .qiskit_tools import MEASURE_REGISTER, fake_backend, measured_circuit, transpile_isa
+from .qiskit_tools import MEASURE_REGISTER, fake_backend, measured_circuit, pub_values, sampler_template, transpile_isa
+from .torch import stack_circuits, structure_key
 
 __all__ = ["IBMBackend", "ibm_fake_backend", "IBM_MAX_EXECUTIONS"]
 
@@ -61,7 +62,10 @@ class IBMBackend(Backend):
     ``sampler``: a ready V2 sampler (used as is: mode and seed are then the sampler's business),
     or ``sampler_factory(mode, options) -> sampler`` (default: ``executor_sampler.Sampler``).
     ``options``: sampler options (a dict, e.g. ``{"twirling": {"enable_measure": True}}``).
-    ``max_executions``: circuits x shots per job (IBM: 10^7); ``max_circuits``: PUBs per job.
+    ``max_executions``: circuits x shots per job (IBM: 10^7); ``max_circuits``: circuits per job.
+    ``templates``: circuits of one structure (a batched circuit, or circuits differing only in
+    gate angles) go as ONE parameterised PUB ``(isa_template, values (M, P))``, transpiled once;
+    circuits with data-dependent structure (AQCE) go as one PUB each.
     """
 
     exact = False
@@ -81,6 +85,7 @@ class IBMBackend(Backend):
         max_executions: int | None = IBM_MAX_EXECUTIONS,
         max_circuits: int | None = None,
         memory: bool = False,
+        templates: bool = True,
     ):
         if mode not in _MODES:
             raise ConfigError(f"mode must be one of {_MODES}, got {mode!r}")
@@ -107,6 +112,7 @@ class IBMBackend(Backend):
         self._max_executions = max_executions
         self._max_circuits = max_circuits
         self.memory = bool(memory)
+        self.templates = bool(templates)
         self._sampler = sampler
         self._factory = sampler_factory
         self._context: Any = None  # the open Batch / Session
@@ -180,15 +186,48 @@ class IBMBackend(Backend):
                 f"{len(flat)} circuits exceed the {self._max_circuits} a job of '{self.name}' may hold; "
                 "split them with qcstar.circuits.backends.jobs.run_chunked"
             )
+        groups = self._groups(flat, wires)
+        programs = []
+        for indices, stacked in groups:
+            if stacked is None:
+                programs.append(measured_circuit(flat[indices[0]], wires[indices[0]]))
+            else:
+                programs.append(stacked[0])
         isa = transpile_isa(
-            [measured_circuit(c, w) for c, w in zip(flat, wires)], self.backend,
-            seed_transpiler=self.seed_transpiler, optimization_level=self.optimization_level,
+            programs, self.backend, seed_transpiler=self.seed_transpiler, optimization_level=self.optimization_level
         )
-        job = self._make_sampler(seed).run([(qc,) for qc in isa], shots=shots)
+        pubs = []
+        for (indices, stacked), qc in zip(groups, isa):
+            pubs.append((qc,) if stacked is None else (qc, pub_values(qc, stacked[0], stacked[1])))
+        job = self._make_sampler(seed).run(pubs, shots=shots)
         job_id = str(job.job_id())
-        info = [{"depth": qc.depth(), "two_qubit_gates": qc.num_nonlocal_gates()} for qc in isa]
+        info: list[dict] = [{} for _ in flat]
+        for p, ((indices, stacked), qc) in enumerate(zip(groups, isa)):
+            for i in indices:
+                info[i] = {"pub": p, "template": stacked is not None, "depth": qc.depth(),
+                           "two_qubit_gates": qc.num_nonlocal_gates()}
         self._jobs[job_id] = (job, info)
         return job_id
+
+    def _groups(self, flat, wires) -> list[tuple[list[int], tuple[Any, np.ndarray] | None]]:
+        """PUBs of a job: circuits of one structure and measured wires form one parameterised
+        template PUB ``(template, values)`` when ``templates`` is on and their batched ops allow
+        it; every other circuit is a PUB of its own. Deterministic in the circuits, so a new
+        process maps a job's PUBs back to circuits the same way."""
+        by_key: dict[tuple, list[int]] = {}
+        for i, (c, w) in enumerate(zip(flat, wires)):
+            by_key.setdefault((structure_key(c), w) if self.templates else (i,), []).append(i)
+        groups: list[tuple[list[int], tuple[Any, np.ndarray] | None]] = []
+        for indices in by_key.values():
+            template = None
+            if len(indices) > 1:
+                template = sampler_template(stack_circuits([flat[i] for i in indices]), wires[indices[0]])
+            if template is None:
+                groups.extend(([i], None) for i in indices)
+            else:
+                groups.append((indices, template))
+        groups.sort(key=lambda group: group[0][0])
+        return groups
 
     def _fetch(self, job_id: str) -> Any:
         if self.local:
@@ -204,32 +243,50 @@ class IBMBackend(Backend):
 
     def collect(self, job_id, circuits, *, shots=None, measure=None) -> Result:
         flat, shots, _, wires = self.prepare(circuits, shots=shots, seed=None, measure=measure)
-        job, info = self._jobs.get(job_id) or (self._fetch(job_id), [{} for _ in flat])
+        known = self._jobs.get(job_id)
+        job = known[0] if known else self._fetch(job_id)
+        groups = self._groups(flat, wires)
+        if known:
+            info = known[1]
+        else:  # a new process: the PUB layout is recomputed from the circuits
+            info = [{} for _ in flat]
+            for p, (indices, stacked) in enumerate(groups):
+                for i in indices:
+                    info[i] = {"pub": p, "template": stacked is not None}
         try:
             result = job.result()
         except Exception as exc:
             raise BackendError(f"job {job_id} on '{self.name}' failed: {exc}") from exc
-        if len(result) != len(flat):
+        if len(result) != len(groups):
             raise BackendError(
-                f"job {job_id} returned {len(result)} results for {len(flat)} circuits; "
+                f"job {job_id} returned {len(result)} results for the {len(groups)} PUBs of {len(flat)} circuits; "
                 "collect it with the circuits it was submitted with"
             )
-        counts, memory, metadata = [], [], []
-        for i in range(len(flat)):
-            bits = getattr(result[i].data, MEASURE_REGISTER)
-            if bits.num_bits != len(wires[i]):
+        counts: list[dict] = [{} for _ in flat]
+        memory: list[np.ndarray] = [np.zeros(0)] * len(flat)
+        metadata: list[dict] = [{} for _ in flat]
+        for p, (indices, stacked) in enumerate(groups):
+            bits = getattr(result[p].data, MEASURE_REGISTER)
+            k = len(wires[indices[0]])
+            if bits.num_bits != k:
                 raise BackendError(
-                    f"job {job_id} circuit {i} measured {bits.num_bits} bits, expected {len(wires[i])}; "
+                    f"job {job_id} PUB {p} measured {bits.num_bits} bits, expected {k}; "
                     "collect it with the measure= it was submitted with"
                 )
-            counts.append(dict(bits.get_counts()))
-            if self.memory:
-                outcomes = np.array([int(b, 2) for b in bits.get_bitstrings()], dtype=np.int64)
-                memory.append(bits_from_outcomes(outcomes, len(wires[i])))
-            metadata.append(
-                {"backend": self.name, "job_id": job_id, "seed_transpiler": self.seed_transpiler,
-                 "shots": int(bits.num_shots), **info[i]}
-            )
+            expected = () if stacked is None else (len(indices),)
+            if bits.shape != expected:
+                raise BackendError(
+                    f"job {job_id} PUB {p} has shape {bits.shape}, expected {expected}; "
+                    "collect it with the circuits it was submitted with"
+                )
+            for loc, i in enumerate(indices):
+                where = None if stacked is None else loc
+                counts[i] = dict(bits.get_counts(where))
+                if self.memory:
+                    outcomes = np.array([int(b, 2) for b in bits.get_bitstrings(where)], dtype=np.int64)
+                    memory[i] = bits_from_outcomes(outcomes, k)
+                metadata[i] = {"backend": self.name, "job_id": job_id, "seed_transpiler": self.seed_transpiler,
+                               "shots": int(bits.num_shots), **info[i]}
         return Result(
             backend=self.name, n_qubits=[c.n_qubits for c in flat], measured=wires, shots=shots, counts=counts,
             memory=memory if self.memory else None, metadata=metadata,

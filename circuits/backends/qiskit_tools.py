@@ -8,11 +8,17 @@ import difflib
 import re
 from typing import Any, Sequence
 
+import numpy as np
+import torch
+
 from ..errors import ConfigError, require
 from ..interop import to_qiskit
 from ..ir import Circuit
 
-__all__ = ["fake_backend", "fake_backend_names", "measured_circuit", "transpile_isa", "physical_wires", "MEASURE_REGISTER"]
+__all__ = [
+    "fake_backend", "fake_backend_names", "measured_circuit", "transpile_isa", "physical_wires", "sampler_template",
+    "pub_values", "MEASURE_REGISTER",
+]
 
 #: the classical register our measurements go to (``result[i].data.meas`` for V2 samplers)
 MEASURE_REGISTER = "meas"
@@ -86,3 +92,59 @@ def physical_wires(isa: Any, wires: Sequence[int]) -> list[int]:
         return [int(w) for w in wires]
     final = layout.final_index_layout()
     return [int(final[w]) for w in wires]
+
+
+def sampler_template(batched: Circuit, wires: Sequence[int]) -> tuple[Any, np.ndarray] | None:
+    """One parameterised, measured Qiskit circuit and its ``(B, P)`` values for a batched circuit
+    whose batched ops are all catalogue gates (no matrices, no multiplexers), else None.
+
+    This is the V2 sampler's PUB form ``(template, values)``: B circuits of one structure are
+    transpiled once and sent as one PUB. Parameters form one ``ParameterVector("p", P)`` (columns
+    of ``values`` in vector order). The global phase is dropped: it changes no count.
+    """
+    from qiskit import ClassicalRegister, QuantumCircuit
+    from qiskit.circuit import ParameterVector
+
+    from ..interop import _qiskit_gate, _standard_gates
+
+    batch = batched.batch_size
+    if batch is None:
+        return None
+    slots = sum(1 for op in batched.ops for p in op.params if isinstance(p, torch.Tensor) and p.dim() == 1)
+    if any(op.batch_size is not None and (op.matrix is not None or op.mux) for op in batched.ops):
+        return None
+    std = _standard_gates()
+    vector = ParameterVector("p", slots)
+    columns: list[np.ndarray] = []
+    qc = QuantumCircuit(batched.n_qubits)
+    for op in batched.ops:
+        if op.batch_size is None:
+            gate, qubits = _qiskit_gate(op, std)
+            qc.append(gate, qubits)
+            continue
+        args = []
+        for p in op.params:
+            if isinstance(p, torch.Tensor) and p.dim() == 1:
+                args.append(vector[len(columns)])
+                columns.append(p.detach().to(torch.float64).cpu().numpy())
+            else:
+                args.append(float(p))
+        gate = type(std[op.name])(*args)
+        if op.controls:
+            state = sum(v << k for k, v in enumerate(op.control_values))
+            gate = gate.control(len(op.controls), ctrl_state=state, annotated=False)
+        qc.append(gate, list(op.controls) + list(op.wires))
+    register = ClassicalRegister(len(wires), MEASURE_REGISTER)
+    qc.add_register(register)
+    for j, w in enumerate(wires):
+        qc.measure(int(w), register[j])
+    values = np.stack(columns, axis=1) if columns else np.zeros((batch, 0))
+    return qc, values
+
+
+def pub_values(isa: Any, template: Any, values: np.ndarray) -> np.ndarray:
+    """``values`` with its columns in the order of ``isa.parameters`` (the order a PUB binds them),
+    dropping parameters the transpiler removed."""
+    position = {param: k for k, param in enumerate(template.parameters)}
+    order = [position[param] for param in isa.parameters]
+    return values[:, order]

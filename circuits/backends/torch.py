@@ -50,7 +50,8 @@ def _stack_values(values: list[Any], dtype: torch.dtype) -> Any:
     """One batched value from per-circuit values; a shared scalar stays a scalar (cheaper plans)."""
     if all(not isinstance(v, Tensor) for v in values) and all(v == values[0] for v in values):
         return values[0]
-    return torch.stack([torch.as_tensor(v).detach().to(dtype) for v in values])
+    # python floats straight to the target dtype (a float32 detour would round them)
+    return torch.stack([v.detach().to(dtype) if isinstance(v, Tensor) else torch.tensor(v, dtype=dtype) for v in values])
 
 
 def stack_circuits(circuits: list[Circuit]) -> Circuit:

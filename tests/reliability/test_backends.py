@@ -114,7 +114,7 @@ def test_collecting_with_other_measured_wires_is_a_backend_error():
     job_id = backend.submit(_circuits(2, n=3), shots=10, measure=[0, 1, 2])
     with pytest.raises(BackendError, match="measure="):
         backend.collect(job_id, _circuits(2, n=3), shots=10, measure=[0])
-    with pytest.raises(BackendError, match="2 circuits|results for"):
+    with pytest.raises(BackendError, match="submitted with"):
         backend.collect(job_id, _circuits(1, n=3), shots=10, measure=[0, 1, 2])
 
 

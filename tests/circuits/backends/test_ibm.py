@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("qiskit_ibm_runtime")
 
@@ -20,41 +21,60 @@ def _circuits(count: int = 4) -> list[Circuit]:
     return [Circuit(3).ry(0.5 * i + 0.2, 0).cx(0, 1).ry(0.3, 2).cx(1, 2) for i in range(count)]
 
 
-def test_mocked_service_gets_isa_pubs_and_counts_match_exact(mock_service):
-    backend = IBMBackend(backend_name="ibm_mock", service=mock_service,
-                         sampler_factory=mock_service.sampler_factory, mode="job")
+def _mock_backend(service, **kw):
+    return IBMBackend(backend_name="ibm_mock", service=service, sampler_factory=service.sampler_factory, mode="job", **kw)
+
+
+def test_mocked_service_gets_one_template_pub_and_counts_match_exact(mock_service):
+    backend = _mock_backend(mock_service)
     assert backend.name == "ibm:generic_backend_5q"
-    circuits = _circuits()
+    circuits = _circuits() + [Circuit(3).h(1).cx(1, 2)]  # four of one structure, one other
     shots = 4000
     r = backend.run(circuits, shots=shots, measure=[0, 2])
-    (pubs,) = mock_service.pubs
-    assert len(pubs) == len(circuits)  # one PUB per circuit, one job for all
+    (pubs,) = mock_service.pubs  # one job
+    assert len(pubs) == 2
+    template, values = pubs[0]
+    assert values.shape == (4, 1) and values[:, 0] == pytest.approx([0.2, 0.7, 1.2, 1.7], abs=1e-12)
+    assert len(pubs[1]) == 1  # an explicit circuit
     allowed = set(mock_service.backend("x").operation_names)
-    for (isa,) in pubs:
-        assert set(isa.count_ops()) <= allowed
+    for pub in pubs:
+        assert set(pub[0].count_ops()) <= allowed  # ISA circuits only
     exact = get_backend("torch").run(circuits, measure=[0, 2])
     for i in range(len(circuits)):
         p, f = exact.probabilities(i), r.probabilities(i)
         assert np.all(np.abs(f - p) <= 5 * np.sqrt(np.maximum(p * (1 - p), 1e-12) / shots) + 1e-12)
+    assert [m["pub"] for m in r.metadata] == [0, 0, 0, 0, 1] and r.metadata[0]["template"]
     assert {m["job_id"] for m in r.metadata} == set(mock_service.submitted)
     assert r.metadata[0]["seed_transpiler"] == 7
 
 
+def test_templates_off_sends_one_pub_per_circuit_and_batched_circuits_are_one_pub(mock_service):
+    _mock_backend(mock_service, templates=False).run(_circuits(), shots=10)
+    assert len(mock_service.pubs[-1]) == 4
+    batched = Circuit(3).ry(torch.tensor([0.1, 0.5, 0.9]), 0).cx(0, 1).crz(torch.tensor([0.3, 0.2, 0.1]), 1, 2)
+    r = _mock_backend(mock_service).run([batched], shots=10)
+    assert len(mock_service.pubs[-1]) == 1 and mock_service.pubs[-1][0][1].shape == (3, 2) and len(r) == 3
+    # a batched matrix cannot be a template parameter: one PUB per sample
+    unitaries = torch.stack([torch.eye(2, dtype=torch.complex128), torch.tensor([[0, 1], [1, 0]], dtype=torch.complex128)])
+    r = _mock_backend(mock_service).run([Circuit(1).unitary(unitaries, 0)], shots=10)
+    assert len(mock_service.pubs[-1]) == 2 and r.counts == [{"0": 10}, {"1": 10}]
+
+
 def test_collect_in_a_new_process_fetches_the_job_from_the_service(mock_service):
-    first = IBMBackend(backend_name="ibm_mock", service=mock_service,
-                       sampler_factory=mock_service.sampler_factory, mode="job")
-    job_id = first.submit(_circuits(2), shots=100)
-    again = IBMBackend(backend_name="ibm_mock", service=mock_service,
-                       sampler_factory=mock_service.sampler_factory, mode="job")
-    r = again.collect(job_id, _circuits(2), shots=100)
-    assert [sum(c.values()) for c in r.counts] == [100, 100]
+    circuits = _circuits(3) + [Circuit(3).x(2)]
+    first = _mock_backend(mock_service)
+    job_id = first.submit(circuits, shots=100)
+    direct = first.collect(job_id, circuits, shots=100)
+    again = _mock_backend(mock_service)  # knows nothing of the job: fetches it, rebuilds the PUB layout
+    r = again.collect(job_id, circuits, shots=100)
+    assert r.counts == direct.counts and r.counts[3] == {"100": 100}
+    assert [m["pub"] for m in r.metadata] == [m["pub"] for m in direct.metadata]
     with pytest.raises(JobLostError, match="nope"):
         again.collect("nope", _circuits(2), shots=100)
 
 
 def test_limits_and_options_are_checked(mock_service):
-    backend = IBMBackend(backend_name="ibm_mock", service=mock_service,
-                         sampler_factory=mock_service.sampler_factory, mode="job", max_executions=1000)
+    backend = _mock_backend(mock_service, max_executions=1000)
     with pytest.raises(ConfigError, match="run_chunked"):
         backend.submit(_circuits(3), shots=500)
     with pytest.raises(ConfigError, match="shots"):

@@ -31,7 +31,7 @@ def test_unknown_spec_lists_the_choices():
     "spec, module, extra",
     [
         ("aer", "qiskit_aer", "aer"),
-        ("ibm-fake:FakeManilaV2", "qiskit_ibm_runtime", "ibm"),
+        ("ibm-fake:FakeManilaV2", "qiskit_ibm_runtime.fake_provider", "ibm"),
         ("braket:local", "braket.devices", "braket"),
     ],
 )
