@@ -21,7 +21,7 @@ import torch
 from ..errors import BackendError, ConfigError, require
 from .base import Backend, Result, bits_from_outcomes
 from ..interop import to_qiskit
-from .qiskit_tools import fake_backend, physical_wires, transpile_isa
+from .qiskit_tools import fake_backend, physical_wires, transpile_grouped, transpile_isa
 
 __all__ = ["AerBackend"]
 
@@ -33,7 +33,9 @@ class AerBackend(Backend):
 
     ``method``: "statevector" or "density_matrix"; ``noise_backend``: a fake IBM backend (an
     instance or a name such as "FakeTorino") whose noise model, coupling map and gates are used;
-    ``seed_transpiler``: the transpiler seed (recorded); ``memory=True`` keeps every shot.
+    ``seed_transpiler``: the transpiler seed (recorded); ``memory=True`` keeps every shot;
+    ``templates``: circuits of one structure are transpiled once as a parameterised template
+    (shots and distributions; exact states transpile each circuit, global phase included).
     """
 
     exact = True
@@ -46,6 +48,7 @@ class AerBackend(Backend):
         seed_transpiler: int = 7,
         optimization_level: int = 1,
         memory: bool = False,
+        templates: bool = True,
     ):
         aer = require("qiskit_aer", "aer", "the Aer backend")
         if method not in _METHODS:
@@ -59,6 +62,7 @@ class AerBackend(Backend):
         self.seed_transpiler = seed_transpiler
         self.optimization_level = optimization_level
         self.memory = bool(memory)
+        self.templates = bool(templates)
         if noise_backend is None:
             self.simulator = aer.AerSimulator(method=self.method)
             self.noise_model = None
@@ -84,9 +88,13 @@ class AerBackend(Backend):
                 "or use the density-matrix method ('aer:<fake backend>:density') for exact noisy probabilities"
             )
         target = self.noise_backend if self.noise_backend is not None else self.simulator
-        isa = transpile_isa([to_qiskit(c) for c in circuits], target, seed_transpiler=self.seed_transpiler, optimization_level=self.optimization_level)
-        programs, where = [], []
         want_state = shots is None and self.method == "statevector"
+        options = dict(seed_transpiler=self.seed_transpiler, optimization_level=self.optimization_level)
+        if want_state or not self.templates:
+            isa = transpile_isa([to_qiskit(c) for c in circuits], target, **options)
+        else:  # circuits of one structure: transpiled once as a template, rows bound
+            isa = transpile_grouped(circuits, target, **options)
+        programs, where = [], []
         for qc, wires in zip(isa, measure):
             qubits = physical_wires(qc, wires)
             where.append(qubits)

@@ -17,7 +17,7 @@ from ..ir import Circuit
 
 __all__ = [
     "fake_backend", "fake_backend_names", "measured_circuit", "transpile_isa", "physical_wires", "sampler_template",
-    "pub_values", "MEASURE_REGISTER",
+    "pub_values", "transpile_grouped", "MEASURE_REGISTER",
 ]
 
 #: the classical register our measurements go to (``result[i].data.meas`` for V2 samplers)
@@ -94,9 +94,10 @@ def physical_wires(isa: Any, wires: Sequence[int]) -> list[int]:
     return [int(final[w]) for w in wires]
 
 
-def sampler_template(batched: Circuit, wires: Sequence[int]) -> tuple[Any, np.ndarray] | None:
-    """One parameterised, measured Qiskit circuit and its ``(B, P)`` values for a batched circuit
-    whose batched ops are all catalogue gates (no matrices, no multiplexers), else None.
+def sampler_template(batched: Circuit, wires: Sequence[int] | None) -> tuple[Any, np.ndarray] | None:
+    """One parameterised Qiskit circuit (measuring ``wires`` into register ``meas``, or nothing
+    when None) and its ``(B, P)`` values for a batched circuit whose batched ops are all catalogue
+    gates (no matrices, no multiplexers) and that has at least one batched angle; else None.
 
     This is the V2 sampler's PUB form ``(template, values)``: B circuits of one structure are
     transpiled once and sent as one PUB. Parameters form one ``ParameterVector("p", P)`` (columns
@@ -111,7 +112,7 @@ def sampler_template(batched: Circuit, wires: Sequence[int]) -> tuple[Any, np.nd
     if batch is None:
         return None
     slots = sum(1 for op in batched.ops for p in op.params if isinstance(p, torch.Tensor) and p.dim() == 1)
-    if any(op.batch_size is not None and (op.matrix is not None or op.mux) for op in batched.ops):
+    if not slots or any(op.batch_size is not None and (op.matrix is not None or op.mux) for op in batched.ops):
         return None
     std = _standard_gates()
     vector = ParameterVector("p", slots)
@@ -134,12 +135,12 @@ def sampler_template(batched: Circuit, wires: Sequence[int]) -> tuple[Any, np.nd
             state = sum(v << k for k, v in enumerate(op.control_values))
             gate = gate.control(len(op.controls), ctrl_state=state, annotated=False)
         qc.append(gate, list(op.controls) + list(op.wires))
-    register = ClassicalRegister(len(wires), MEASURE_REGISTER)
-    qc.add_register(register)
-    for j, w in enumerate(wires):
-        qc.measure(int(w), register[j])
-    values = np.stack(columns, axis=1) if columns else np.zeros((batch, 0))
-    return qc, values
+    if wires is not None:
+        register = ClassicalRegister(len(wires), MEASURE_REGISTER)
+        qc.add_register(register)
+        for j, w in enumerate(wires):
+            qc.measure(int(w), register[j])
+    return qc, np.stack(columns, axis=1)
 
 
 def pub_values(isa: Any, template: Any, values: np.ndarray) -> np.ndarray:
@@ -148,3 +149,35 @@ def pub_values(isa: Any, template: Any, values: np.ndarray) -> np.ndarray:
     position = {param: k for k, param in enumerate(template.parameters)}
     order = [position[param] for param in isa.parameters]
     return values[:, order]
+
+
+def transpile_grouped(circuits: list[Circuit], backend: Any, *, seed_transpiler: int, optimization_level: int = 1) -> list:
+    """Bound ISA circuits (no measurements), one per circuit, transpiling each group of circuits
+    of one structure ONCE as a parameterised template and binding its rows (the global phase is
+    dropped: use this for sampling and probabilities, not for states)."""
+    from ..interop import to_qiskit
+    from .torch import stack_circuits, structure_key
+
+    groups: dict[tuple, list[int]] = {}
+    for i, c in enumerate(circuits):
+        groups.setdefault(structure_key(c), []).append(i)
+    programs, plan = [], []
+    for indices in groups.values():
+        template = sampler_template(stack_circuits([circuits[i] for i in indices]), None) if len(indices) > 1 else None
+        if template is None:
+            for i in indices:
+                programs.append(to_qiskit(circuits[i]))
+                plan.append(([i], None))
+        else:
+            programs.append(template[0])
+            plan.append((indices, template))
+    isa = transpile_isa(programs, backend, seed_transpiler=seed_transpiler, optimization_level=optimization_level)
+    out: list[Any] = [None] * len(circuits)
+    for qc, (indices, template) in zip(isa, plan):
+        if template is None:
+            out[indices[0]] = qc
+            continue
+        values = pub_values(qc, template[0], template[1])
+        for row, i in enumerate(indices):
+            out[i] = qc.assign_parameters(values[row])
+    return out

@@ -44,3 +44,28 @@ def test_isa_transpile_is_seeded_and_layout_is_tracked():
     # the logical state is recovered on the physical wires
     probs = Statevector(a).probabilities_dict(qargs=phys)
     assert probs.get("000", 0.0) == pytest.approx(Statevector(to_qiskit(c)).probabilities_dict().get("000", 0.0), abs=1e-9)
+
+
+def test_grouped_transpile_transpiles_each_structure_once_and_binds_rows(monkeypatch):
+    import qcstar.circuits.backends.qiskit_tools as tools
+
+    seen = []
+    real = tools.transpile_isa
+
+    def spy(programs, backend, **kw):
+        seen.append(len(programs))
+        return real(programs, backend, **kw)
+
+    monkeypatch.setattr(tools, "transpile_isa", spy)
+    circuits = [Circuit(3).ry(0.3 * i, 0).cx(0, 1).crz(0.2 * i + 0.1, 1, 2) for i in range(5)] + [Circuit(3).h(2)]
+    backend = fake_backend("FakeManilaV2")
+    bound = tools.transpile_grouped(circuits, backend, seed_transpiler=5)
+    assert seen == [2] and len(bound) == 6  # one template + one explicit circuit
+    from qcstar.circuits.interop import to_qiskit
+
+    for qc, c in zip(bound, circuits):
+        assert not qc.parameters
+        phys = physical_wires(qc, [0, 1, 2])
+        got = Statevector(qc).probabilities(qargs=phys)
+        want = Statevector(to_qiskit(c)).probabilities()
+        assert abs(got - want).max() < 1e-9
