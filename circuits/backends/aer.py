@@ -8,7 +8,7 @@ seed is recorded in every circuit's metadata.
 
 Exact results (``shots=None``): the state for an ideal statevector simulation; the exact
 distribution of the measured wires (``Result.distributions``) for a density-matrix simulation,
-noisy or not. A noisy statevector simulation samples trajectories, so it needs shots.
+noisy or not, with the noise model's readout errors applied (``metadata["readout_error"]``). A noisy statevector simulation samples trajectories, so it needs shots.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ class AerBackend(Backend):
 
             self.noise_model = NoiseModel.from_backend(noise_backend)
             self.simulator = aer.AerSimulator.from_backend(noise_backend, method=self.method)
+        self._readout = readout_errors(self.noise_model)
         suffix = "" if self.method == "statevector" else ":density"
         noise = "" if noise_backend is None else f":{noise_backend.name}"
         self.name = f"aer{noise}{suffix}"
@@ -133,7 +134,12 @@ class AerBackend(Backend):
             if want_state:
                 states = [_logical_state(result.get_statevector(i), isa[i], circuits[i].n_qubits) for i in range(len(isa))]
                 return Result(states=states, **common)
-            dists = [np.asarray(result.data(i)["probabilities"], dtype=np.float64) for i in range(len(isa))]
+            dists = []
+            for i in range(len(isa)):
+                dist = np.asarray(result.data(i)["probabilities"], dtype=np.float64)
+                # saved probabilities are taken before measurement: add the readout error here
+                dists.append(apply_readout_error(dist, where[i], self._readout))
+                metadata[i]["readout_error"] = bool(self._readout)
             return Result(distributions=dists, **common)
         counts = [dict(result.get_counts(i)) for i in range(len(isa))]
         memory = None
@@ -143,6 +149,31 @@ class AerBackend(Backend):
                 for i in range(len(isa))
             ]
         return Result(shots=shots, counts=counts, memory=memory, **common)
+
+
+def readout_errors(noise_model: Any) -> dict[int, np.ndarray]:
+    """Per physical qubit, the readout confusion matrix ``M[true, measured]`` of a noise model."""
+    if noise_model is None:
+        return {}
+    out = {}
+    for error in noise_model.to_dict().get("errors", []):
+        if error.get("type") == "roerror" and len(error["gate_qubits"][0]) == 1:
+            out[int(error["gate_qubits"][0][0])] = np.asarray(error["probabilities"], dtype=np.float64)
+    return out
+
+
+def apply_readout_error(dist: np.ndarray, qubits: list[int], confusion: dict[int, np.ndarray]) -> np.ndarray:
+    """The distribution over ``qubits`` (index ``b(q0) + 2 b(q1) + ...``) as read out through
+    each qubit's confusion matrix (qubits without one are read perfectly)."""
+    k = len(qubits)
+    if not any(q in confusion for q in qubits):
+        return dist
+    tensor = dist.reshape([2] * k)  # axis a holds qubit k-1-a (the last index bit is qubits[0])
+    for j, q in enumerate(qubits):
+        if q in confusion:
+            axis = k - 1 - j
+            tensor = np.moveaxis(np.tensordot(tensor, confusion[q], axes=([axis], [0])), -1, axis)
+    return tensor.reshape(-1)
 
 
 def _logical_state(statevector: Any, isa: Any, n_qubits: int) -> torch.Tensor:

@@ -112,3 +112,31 @@ def test_real_hardware_bell_pair():
     p = r.probabilities(0)
     assert p[0] + p[3] > 0.8
 
+
+
+@pytest.mark.parametrize("mode, kind", [("job", "GenericBackendV2"), ("batch", "Batch"), ("session", "Session")])
+def test_modes_hand_the_sampler_a_backend_batch_or_session(mock_service, mode, kind):
+    modes = []
+
+    def factory(mode_object, options):
+        modes.append(mode_object)
+        return mock_service.sampler_factory(mode_object, options)
+
+    with IBMBackend(backend_name="m", service=mock_service, sampler_factory=factory, mode=mode) as backend:
+        backend.run(_circuits(1), shots=10)
+        backend.run(_circuits(1), shots=10)
+    assert [type(m).__name__ for m in modes] == [kind, kind]
+    assert modes[0] is modes[1]  # one Batch / Session for the backend's jobs
+
+
+@pytest.mark.slow
+def test_fake_torino_local_testing_mode_matches_the_exact_noisy_kernel_entry():
+    # a compute-uncompute kernel entry U(y)^dagger U(x)|0>: P(00) = |<psi(y)|psi(x)>|^2 without noise
+    entry = Circuit(2).ry(0.4, 0).cx(0, 1).cx(0, 1).ry(-1.1, 0)
+    shots = 4000
+    sampled = get_backend("ibm-fake:FakeTorino", mode="job").run([entry], shots=shots, seed=1)
+    # the same device noise (gates and readout), exactly, from Aer's density matrix
+    noisy = get_backend("aer:fake_torino:density").run([entry]).probability_of_zero(0)
+    ideal = get_backend("torch").run([entry]).probability_of_zero(0)
+    assert abs(noisy - ideal) > 0.05  # FakeTorino's qubit 0 misreads ~17 % of the time
+    assert abs(sampled.probability_of_zero(0) - noisy) <= 5 * (noisy * (1 - noisy) / shots) ** 0.5
