@@ -323,8 +323,11 @@ class Backend(abc.ABC):
         shots: int | None = None,
         seed: int | None = None,
         measure: Sequence[int] | Sequence[Sequence[int]] | None = None,
+        tag: str | None = None,
     ) -> str:
-        """Submit without waiting; returns a job id for :meth:`collect`."""
+        """Submit without waiting; returns a job id for :meth:`collect`. ``tag`` is a label the
+        provider stores with the job (where it can), so :meth:`find_job` finds a job whose id was
+        never recorded because the process died right after the provider accepted it."""
         raise BackendError(f"backend '{self.name}' runs synchronously; use run() (it has no submit/collect)")
 
     def collect(
@@ -339,6 +342,10 @@ class Backend(abc.ABC):
         those given to :meth:`submit`: providers return bits only, and a resumed run (a new
         process) rebuilds the Result's shape from them."""
         raise BackendError(f"backend '{self.name}' runs synchronously; use run() (it has no submit/collect)")
+
+    def find_job(self, tag: str) -> str | None:
+        """The id of a job submitted with ``tag``, or None (also when the provider cannot search)."""
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

@@ -143,8 +143,10 @@ class BraketBackend(Backend):
             return Result(distributions=dists, **common)
         return Result(shots=shots, counts=counts, memory=memory if self.memory else None, **common)
 
-    def _batch(self, programs, shots) -> Any:
+    def _batch(self, programs, shots, tag: str | None = None) -> Any:
         kwargs: dict[str, Any] = {"shots": shots or 0}
+        if tag is not None:
+            kwargs["tags"] = {"qcstar": tag}  # AWS task tags: findable in the Braket console
         if self.max_parallel is not None:
             kwargs["max_parallel"] = self.max_parallel
         if not self.local and self.s3_destination_folder is not None:
@@ -164,13 +166,13 @@ class BraketBackend(Backend):
         return self._result(task_results, circuits, shots, measure, seed)
 
     # -- cloud: submit now, collect later (also from another process) ----------------------
-    def submit(self, circuits, *, shots=None, seed=None, measure=None) -> str:
+    def submit(self, circuits, *, shots=None, seed=None, measure=None, tag=None) -> str:
         if self.local:
-            return super().submit(circuits, shots=shots, seed=seed, measure=measure)
+            return super().submit(circuits, shots=shots, seed=seed, measure=measure, tag=tag)
         flat, shots, seed, wires = self.prepare(circuits, shots=shots, seed=seed, measure=measure)
         if shots is None:
             raise ConfigError(f"'{self.name}' samples; pass shots=<int>")
-        batch = self._batch(self._programs(flat, shots, wires), shots)
+        batch = self._batch(self._programs(flat, shots, wires), shots, tag)
         tasks = list(batch.tasks)
         job_id = _JOB_PREFIX + ";".join(t.id for t in tasks)
         self._batches[job_id] = tasks

@@ -160,12 +160,15 @@ class IBMBackend(Backend):
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _make_sampler(self, seed: int | None) -> Any:
+    def _make_sampler(self, seed: int | None, tag: str | None = None) -> Any:
         if self._sampler is not None:
             return self._sampler
         options = {key: dict(value) if isinstance(value, dict) else value for key, value in self.options.items()}
         if seed is not None and self.local:
             options.setdefault("simulator", {})["seed_simulator"] = seed
+        if tag is not None:
+            environment = options.setdefault("environment", {})
+            environment["job_tags"] = list(environment.get("job_tags", [])) + [tag]
         if self._factory is not None:
             return self._factory(self._mode_object(), options)
         from qiskit_ibm_runtime.executor_sampler import Sampler
@@ -173,7 +176,7 @@ class IBMBackend(Backend):
         return Sampler(mode=self._mode_object(), options=options)
 
     # -- running ------------------------------------------------------------------------
-    def submit(self, circuits, *, shots=None, seed=None, measure=None) -> str:
+    def submit(self, circuits, *, shots=None, seed=None, measure=None, tag=None) -> str:
         flat, shots, seed, wires = self.prepare(circuits, shots=shots, seed=seed, measure=measure)
         if self._max_executions is not None and len(flat) * shots > self._max_executions:
             raise ConfigError(
@@ -199,7 +202,7 @@ class IBMBackend(Backend):
         pubs = []
         for (indices, stacked), qc in zip(groups, isa):
             pubs.append((qc,) if stacked is None else (qc, pub_values(qc, stacked[0], stacked[1])))
-        job = self._make_sampler(seed).run(pubs, shots=shots)
+        job = self._make_sampler(seed, tag).run(pubs, shots=shots)
         job_id = str(job.job_id())
         info: list[dict] = [{} for _ in flat]
         for p, ((indices, stacked), qc) in enumerate(zip(groups, isa)):
@@ -228,6 +231,22 @@ class IBMBackend(Backend):
                 groups.append((indices, template))
         groups.sort(key=lambda group: group[0][0])
         return groups
+
+    def find_job(self, tag: str) -> str | None:
+        """The newest job on this backend tagged ``tag`` (IBM keeps ``job_tags``); None in local
+        testing mode, whose jobs die with their process."""
+        if self.local:
+            return None
+        if self.service is None:
+            self.service = _runtime().QiskitRuntimeService()
+        try:
+            found = self.service.jobs(job_tags=[tag], backend_name=self.backend.name, limit=1)
+        except Exception as exc:  # cannot search: resubmitting could run the chunk twice, so say so
+            raise BackendError(
+                f"could not search IBM Quantum for a job tagged {tag!r} ({exc}); rerun when the service is "
+                "reachable (nothing was submitted)"
+            ) from exc
+        return str(found[0].job_id()) if found else None
 
     def _fetch(self, job_id: str) -> Any:
         if self.local:

@@ -18,8 +18,10 @@ executions per job; a backend's max circuits per job), and keeps a JSON **manife
 submits and writes nothing; ``budget`` (a :class:`Budget`, or an int of executions) stops with a
 :class:`~qcstar.circuits.errors.ResourceError` before submitting anything over it.
 
-Known window: a process killed after the provider accepted a job but before the manifest write
-that records its id leaves that one job unrecorded, and a rerun submits that chunk again.
+Every chunk's job carries a tag (``qcstar-<inputs digest>-chunk<k>``; IBM ``job_tags``, Braket task
+tags): a process killed after the provider accepted a job but before the manifest recorded its id
+is covered too, because a rerun asks the backend (:meth:`~.base.Backend.find_job`) for a job with
+that tag and adopts it instead of submitting again.
 """
 
 from __future__ import annotations
@@ -199,9 +201,10 @@ def _load_result(path: Path) -> Result:
 class _Manifest:
     """The manifest file and the chunk results beside it (in memory when ``path`` is None)."""
 
-    def __init__(self, path: Path | None, document: dict):
+    def __init__(self, path: Path | None, document: dict, *, resumed: bool = False):
         self.path = path
         self.document = document
+        self.resumed = resumed  # read from disk: an earlier process may have died mid-submission
         self.results: dict[int, Result] = {}
 
     @property
@@ -268,9 +271,10 @@ def _open_manifest(path: Path | None, inputs: dict, backend: Backend, keys: list
                 f"manifest {path} was made for other inputs (differs in: {', '.join(differ)}); "
                 "rerun with the same circuits, shots, seed, chunking and backend, or use a new manifest path"
             )
-        return _Manifest(path, document)
+        return _Manifest(path, document, resumed=True)
     chunks = [
         {"index": k, "circuits": [start, stop], "keys": None if keys is None else keys[start:stop],
+         "tag": f"qcstar-{content_digest(canonical_json(inputs), length=16)}-chunk{k}",
          "seed": _chunk_seed(inputs["seed"], k), "job_id": None, "status": "pending", "history": []}
         for k, (start, stop) in enumerate(inputs["chunks"])
     ]
@@ -391,12 +395,21 @@ def _check_budget(plan: Plan, budget: Budget | None) -> None:
 
 
 def _run_async(backend: Backend, book: _Manifest, flat: list[Circuit], shots, wires) -> None:
-    def submit(k: int) -> None:
+    def submit(k: int, *, retry: bool = False) -> None:
         chunk = book.chunks[k]
         start, stop = chunk["circuits"]
-        job_id = backend.submit(flat[start:stop], shots=shots, seed=chunk["seed"], measure=wires[start:stop])
+        tag = f"{chunk['tag']}-r{len(chunk['history'])}" if retry else chunk["tag"]
+        if not retry and book.resumed:
+            # a job the provider accepted just before a crash, whose id never reached the manifest
+            orphan = backend.find_job(tag)
+            if orphan is not None:
+                chunk.update(job_id=orphan, status="submitted")
+                chunk["history"].append({"event": "adopted", "job_id": orphan, "at": _now()})
+                book.save()
+                return
+        job_id = backend.submit(flat[start:stop], shots=shots, seed=chunk["seed"], measure=wires[start:stop], tag=tag)
         chunk.update(job_id=job_id, status="submitted")
-        chunk["history"].append({"event": "submitted", "job_id": job_id, "at": _now()})
+        chunk["history"].append({"event": "submitted", "job_id": job_id, "tag": tag, "at": _now()})
         book.save()  # the id is on disk before we wait on anything
 
     # submit everything first (a Batch runs them close together), then collect
@@ -411,6 +424,6 @@ def _run_async(backend: Backend, book: _Manifest, flat: list[Circuit], shots, wi
             result = backend.collect(chunk["job_id"], flat[start:stop], shots=shots, measure=wires[start:stop])
         except JobLostError as exc:
             chunk["history"].append({"event": "lost", "job_id": chunk["job_id"], "reason": str(exc), "at": _now()})
-            submit(k)
+            submit(k, retry=True)
             result = backend.collect(chunk["job_id"], flat[start:stop], shots=shots, measure=wires[start:stop])
         book.finish(k, result)

@@ -62,8 +62,9 @@ class MockCloudDevice:
     def __init__(self):
         self.batches = 0
 
-    def run_batch(self, programs, *, shots, s3_destination_folder=None, max_parallel=None):
+    def run_batch(self, programs, *, shots, s3_destination_folder=None, max_parallel=None, tags=None):
         self.batches += 1
+        self.tags = tags
         results = LocalSimulator("braket_sv").run_batch(programs, shots=shots, max_parallel=1).results()
         tasks = []
         for r in results:
@@ -91,6 +92,7 @@ def test_cloud_device_submits_and_collects_from_a_new_process(monkeypatch, tmp_p
     path = tmp_path / "braket.json"
     first = run_chunked(backend, _circuits(), shots=200, manifest=path)
     assert device.batches == 2 and first.metadata[0]["job_id"].startswith("braket-tasks:")
+    assert device.tags["qcstar"].startswith("qcstar-") and device.tags["qcstar"].endswith("-chunk1")
     # a new process: a fresh backend object collects by task ARN
     job_id = first.metadata[0]["job_id"]
     again = BraketBackend(device=MockCloudDevice()).collect(job_id, _circuits(2), shots=200)

@@ -168,8 +168,30 @@ def test_lost_local_jobs_are_submitted_again(tmp_path):
     path.write_text(json.dumps(document))
     for sidecar in Path(str(path) + ".chunks").iterdir():
         sidecar.unlink()
-    service.jobs.clear()  # the provider no longer knows the jobs (local testing mode)
+    service.jobs_store.clear()  # the provider no longer knows the jobs (local testing mode)
+    service.submitted.clear()
     again = run_chunked(_ibm(service), _circuits(3), shots=100, manifest=path)
     assert again.counts == first.counts
     history = json.loads(path.read_text())["chunks"][0]["history"]
     assert [h["event"] for h in history] == ["submitted", "lost", "submitted"]
+
+
+def test_a_job_accepted_just_before_a_crash_is_adopted_not_submitted_again(tmp_path):
+    service = MockService(die_after_accept=True)  # the first job is accepted, then the process dies
+    path = tmp_path / "run.json"
+    with pytest.raises(Killed):
+        run_chunked(_ibm(service), _circuits(4), shots=100, manifest=path)
+    assert len(service.submitted) == 1
+    assert [c["job_id"] for c in json.loads(path.read_text())["chunks"]] == [None, None]  # never recorded
+    resumed = run_chunked(_ibm(service), _circuits(4), shots=100, manifest=path)
+    assert len(service.submitted) == 2  # the orphan was found by its tag; only chunk 1 was submitted
+    chunks = json.loads(path.read_text())["chunks"]
+    assert chunks[0]["history"][0]["event"] == "adopted" and chunks[0]["job_id"] == service.submitted[0]
+    reference = run_chunked(_ibm(MockService()), _circuits(4), shots=100)
+    assert resumed.counts == reference.counts
+
+
+def test_fresh_runs_do_not_search_for_orphans(tmp_path):
+    service = MockService()
+    run_chunked(_ibm(service), _circuits(4), shots=100, manifest=tmp_path / "fresh.json")
+    assert service.searches == 0 and all(tags for tags in service.tags.values())
