@@ -58,7 +58,8 @@ class IBMBackend(Backend):
     """Run our circuits with a V2 sampler on an IBM Quantum backend (or a fake one).
 
     ``backend``: a Qiskit ``BackendV2`` (a real one from the service or a fake one) or
-    ``backend_name`` (looked up with ``service``, default ``QiskitRuntimeService()``).
+    ``backend_name`` (looked up with ``service``, default ``QiskitRuntimeService()``;
+    ``"least_busy"`` picks the least busy operational device).
     ``sampler``: a ready V2 sampler (used as is: mode and seed are then the sampler's business),
     or ``sampler_factory(mode, options) -> sampler`` (default: ``executor_sampler.Sampler``).
     ``options``: sampler options (a dict, e.g. ``{"twirling": {"enable_measure": True}}``).
@@ -101,7 +102,10 @@ class IBMBackend(Backend):
             if self.service is None:
                 # credentials: the provider's saved account or environment, never ours to record
                 self.service = _runtime().QiskitRuntimeService()
-            backend = self.service.backend(backend_name)
+            if backend_name == "least_busy":
+                backend = self.service.least_busy(operational=True, simulator=False)
+            else:
+                backend = self.service.backend(backend_name)
         self.backend = backend
         self.local = _is_fake(backend)
         self.name = f"ibm-fake:{type(backend).__name__}" if self.local else f"ibm:{backend.name}"

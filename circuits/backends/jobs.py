@@ -30,7 +30,7 @@ import datetime as _dt
 import importlib.metadata
 import io
 import json
-import math
+import logging
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -49,6 +49,7 @@ from .base import Backend, JobLostError, Result, check_seed, check_shots, expand
 __all__ = ["run_chunked", "plan_chunks", "Plan", "Budget", "circuits_digest", "MANIFEST_FORMAT"]
 
 MANIFEST_FORMAT = "qcstar-job-manifest/1"
+log = logging.getLogger(__name__)
 _PACKAGES = ("qcstar", "torch", "numpy", "qiskit", "qiskit-aer", "qiskit-ibm-runtime", "amazon-braket-sdk", "pennylane")
 _SECRET = re.compile(r"token|secret|password|passwd|credential|api[_-]?key|access[_-]?key", re.I)
 
@@ -343,6 +344,7 @@ def run_chunked(
         return plan
     _check_budget(plan, budget)
     book.save()  # before waiting on anything
+    log.info("%s; manifest %s", plan, path)
     if backend.supports_submit:
         _run_async(backend, book, flat, shots, wires)
     else:
@@ -350,6 +352,7 @@ def run_chunked(
             if book.result(k) is None:
                 start, stop = chunk["circuits"]
                 chunk["history"].append({"event": "run", "at": _now()})
+                log.info("chunk %d: running %d circuits on %s", k, len(flat[start:stop]), backend.name)
                 book.finish(k, backend.run(flat[start:stop], shots=shots, seed=chunk["seed"], measure=wires[start:stop]))
     results = []
     for k, chunk in enumerate(book.chunks):
@@ -403,11 +406,13 @@ def _run_async(backend: Backend, book: _Manifest, flat: list[Circuit], shots, wi
             # a job the provider accepted just before a crash, whose id never reached the manifest
             orphan = backend.find_job(tag)
             if orphan is not None:
+                log.info("chunk %d: adopted job %s (tag %s), accepted before the last run stopped", k, orphan, tag)
                 chunk.update(job_id=orphan, status="submitted")
                 chunk["history"].append({"event": "adopted", "job_id": orphan, "at": _now()})
                 book.save()
                 return
         job_id = backend.submit(flat[start:stop], shots=shots, seed=chunk["seed"], measure=wires[start:stop], tag=tag)
+        log.info("chunk %d: submitted %d circuits as job %s on %s", k, stop - start, job_id, backend.name)
         chunk.update(job_id=job_id, status="submitted")
         chunk["history"].append({"event": "submitted", "job_id": job_id, "tag": tag, "at": _now()})
         book.save()  # the id is on disk before we wait on anything
@@ -423,7 +428,9 @@ def _run_async(backend: Backend, book: _Manifest, flat: list[Circuit], shots, wi
         try:
             result = backend.collect(chunk["job_id"], flat[start:stop], shots=shots, measure=wires[start:stop])
         except JobLostError as exc:
+            log.warning("chunk %d: job %s is lost (%s); submitting it again", k, chunk["job_id"], exc)
             chunk["history"].append({"event": "lost", "job_id": chunk["job_id"], "reason": str(exc), "at": _now()})
             submit(k, retry=True)
             result = backend.collect(chunk["job_id"], flat[start:stop], shots=shots, measure=wires[start:stop])
+        log.info("chunk %d: collected job %s", k, chunk["job_id"])
         book.finish(k, result)

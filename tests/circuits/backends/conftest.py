@@ -36,6 +36,10 @@ class MockService:
     def backend(self, name: str):
         return self._backend
 
+    def least_busy(self, *, operational: bool, simulator: bool):
+        assert operational and not simulator
+        return self._backend
+
     def job(self, job_id: str):
         if job_id not in self.jobs_store:
             raise KeyError(f"no job {job_id}")

@@ -33,10 +33,16 @@ def test_density_matrix_distributions_equal_exact_probabilities():
         np.testing.assert_allclose(aer.probabilities(i), ours.probabilities(i), atol=1e-10)
 
 
-def test_fake_backend_noise_differs_from_ideal_and_shots_are_seeded():
+@pytest.fixture(scope="module")
+def noisy_density():
+    """One noisy density-matrix backend for the module (building a noise model takes a moment)."""
     pytest.importorskip("qiskit_ibm_runtime")
+    return get_backend("aer:fake_manila_v2:density")
+
+
+def test_fake_backend_noise_differs_from_ideal_and_shots_are_seeded(noisy_density):
     circuits = _circuits()
-    noisy = get_backend("aer:fake_manila_v2:density").run(circuits)
+    noisy = noisy_density.run(circuits)
     ideal = get_backend("torch").run(circuits)
     gap = max(np.abs(noisy.probabilities(i) - ideal.probabilities(i)).max() for i in range(len(circuits)))
     assert gap > 1e-3
@@ -72,13 +78,12 @@ def test_fake_torino_noise_model_on_its_133_qubit_layout():
     assert all(q < 133 for q in r.metadata[0]["physical_qubits"])
 
 
-def test_exact_noisy_distribution_includes_readout_error_and_agrees_with_noisy_shots():
-    pytest.importorskip("qiskit_ibm_runtime")
+def test_exact_noisy_distribution_includes_readout_error_and_agrees_with_noisy_shots(noisy_density):
     circuits = _circuits(count=2)
-    exact_noisy = get_backend("aer:fake_manila_v2:density").run(circuits, measure=[2, 0])
+    exact_noisy = noisy_density.run(circuits, measure=[2, 0])
     assert exact_noisy.metadata[0]["readout_error"]
     shots = 8000
-    sampled = get_backend("aer:fake_manila_v2:density").run(circuits, shots=shots, seed=3, measure=[2, 0])
+    sampled = noisy_density.run(circuits, shots=shots, seed=3, measure=[2, 0])
     for i in range(2):
         p, f = exact_noisy.probabilities(i), sampled.probabilities(i)
         assert p.sum() == pytest.approx(1.0)

@@ -73,6 +73,11 @@ def test_collect_in_a_new_process_fetches_the_job_from_the_service(mock_service)
         again.collect("nope", _circuits(2), shots=100)
 
 
+def test_least_busy_asks_the_service(mock_service):
+    backend = IBMBackend(backend_name="least_busy", service=mock_service, sampler_factory=mock_service.sampler_factory)
+    assert backend.backend is mock_service.backend("any")
+
+
 def test_limits_and_options_are_checked(mock_service):
     backend = _mock_backend(mock_service, max_executions=1000)
     with pytest.raises(ConfigError, match="run_chunked"):

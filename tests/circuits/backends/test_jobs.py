@@ -154,6 +154,7 @@ def test_killed_between_submissions_resumes_without_submitting_twice(tmp_path, m
     for artifact in tmp_path.rglob("*"):
         if artifact.is_file():
             assert FAKE_TOKEN.encode() not in artifact.read_bytes(), artifact
+    assert service.submitted[0] in caplog.text  # the log is there, and clean
     assert FAKE_TOKEN not in caplog.text
     assert "<redacted>" in path.read_text()
 
