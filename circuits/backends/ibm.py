@@ -30,7 +30,9 @@ import numpy as np
 
 from ..errors import BackendError, ConfigError, require
 from .base import Backend, JobLostError, Result, bits_from_outcomes
-from .qiskit_tools import MEASURE_REGISTER, fake_backend, measured_circuit, pub_values, sampler_template, transpile_isa
+from .qiskit_tools import (
+    MEASURE_REGISTER, fake_backend, measured_circuit, physical_wires, pub_values, sampler_template, transpile_isa,
+)
 from .torch import stack_circuits, structure_key
 
 __all__ = ["IBMBackend", "ibm_fake_backend", "IBM_MAX_EXECUTIONS"]
@@ -212,7 +214,7 @@ class IBMBackend(Backend):
         for p, ((indices, stacked), qc) in enumerate(zip(groups, isa)):
             for i in indices:
                 info[i] = {"pub": p, "template": stacked is not None, "depth": qc.depth(),
-                           "two_qubit_gates": qc.num_nonlocal_gates()}
+                           "two_qubit_gates": qc.num_nonlocal_gates(), "physical_qubits": physical_wires(qc, wires[i])}
         self._jobs[job_id] = (job, info)
         return job_id
 

@@ -46,6 +46,7 @@ def test_mocked_service_gets_one_template_pub_and_counts_match_exact(mock_servic
     assert [m["pub"] for m in r.metadata] == [0, 0, 0, 0, 1] and r.metadata[0]["template"]
     assert {m["job_id"] for m in r.metadata} == set(mock_service.submitted)
     assert r.metadata[0]["seed_transpiler"] == 7
+    assert all(len(m["physical_qubits"]) == 2 and set(m["physical_qubits"]) <= set(range(5)) for m in r.metadata)
 
 
 def test_templates_off_sends_one_pub_per_circuit_and_batched_circuits_are_one_pub(mock_service):
