@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import BackendError, ConfigError, require
-from .base import Backend, Result, bits_from_outcomes
+from .base import Backend, Result, bits_from_outcomes, check_simulator_memory
 from ..interop import to_qiskit
 from .qiskit_tools import fake_backend, physical_wires, transpile_grouped, transpile_isa
 
@@ -88,6 +88,7 @@ class AerBackend(Backend):
                 f"'{self.name}' samples noise trajectories and has no exact result; pass shots=<int>, "
                 "or use the density-matrix method ('aer:<fake backend>:density') for exact noisy probabilities"
             )
+        check_simulator_memory(circuits, backend=self.name, density=self.method == "density_matrix")
         target = self.noise_backend if self.noise_backend is not None else self.simulator
         want_state = shots is None and self.method == "statevector"
         options = dict(seed_transpiler=self.seed_transpiler, optimization_level=self.optimization_level)

@@ -33,10 +33,11 @@ import torch
 
 from ..errors import BackendError, ConfigError, ShapeError
 from ..ir import Circuit
+from ..resources import check_memory, state_bytes
 
 Tensor = torch.Tensor
 
-__all__ = ["Backend", "JobLostError", "Result", "expand_circuits", "normalise_measure", "check_shots", "check_seed"]
+__all__ = ["Backend", "JobLostError", "Result", "check_simulator_memory", "expand_circuits", "normalise_measure", "check_shots", "check_seed"]
 
 
 @dataclass
@@ -224,6 +225,17 @@ def normalise_measure(measure: Any, n_qubits: Sequence[int]) -> list[tuple[int, 
             )
         out.append(wires)
     return out
+
+
+def check_simulator_memory(circuits: Sequence[Circuit], *, backend: str, density: bool = False, buffers: int = 2) -> None:
+    """Refuse, before a simulator in another library allocates it, a state (or density matrix)
+    of the widest circuit over the memory cap of :mod:`qcstar.circuits.resources` (complex128;
+    ``buffers`` such arrays held at once)."""
+    n = max(c.n_qubits for c in circuits)
+    kind = "density matrix" if density else "state"
+    check_memory(
+        state_bytes(2 * n if density else n, 1, itemsize=16), f"{backend}: a {n}-qubit {kind}", factor=buffers
+    )
 
 
 def counts_from_outcomes(outcomes: np.ndarray, n_bits: int) -> dict[str, int]:

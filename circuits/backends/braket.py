@@ -26,7 +26,7 @@ import torch
 
 from ..errors import BackendError, ConfigError, require
 from ..interop import braket_state_to_ours, to_braket
-from .base import Backend, JobLostError, Result, bits_from_outcomes, counts_from_outcomes
+from .base import Backend, JobLostError, Result, bits_from_outcomes, check_simulator_memory, counts_from_outcomes
 
 __all__ = ["BraketBackend"]
 
@@ -156,6 +156,8 @@ class BraketBackend(Backend):
     def _run(self, circuits, *, shots, seed, measure) -> Result:
         if shots is None and not self.local:
             raise ConfigError(f"'{self.name}' samples; pass shots=<int>")
+        if self.local:
+            check_simulator_memory(circuits, backend=self.name, density=self.simulator == "braket_dm")
         if self.local and len(circuits) == 1:
             task_results = [self.device.run(self._programs(circuits, shots, measure)[0], shots=shots or 0).result()]
         else:

@@ -20,7 +20,7 @@ import torch
 
 from ..errors import BackendError, ConfigError, require
 from ..interop import to_pennylane
-from .base import Backend, Result, bits_from_outcomes, counts_from_outcomes
+from .base import Backend, Result, bits_from_outcomes, check_simulator_memory, counts_from_outcomes
 
 __all__ = ["PennyLaneBackend", "SEEDED_DEVICES"]
 
@@ -76,6 +76,8 @@ class PennyLaneBackend(Backend):
 
     def _run(self, circuits, *, shots, seed, measure) -> Result:
         qml = self._qml
+        if self.device_name.startswith(("default.", "lightning.")):  # simulators on this machine
+            check_simulator_memory(circuits, backend=self.name, density=self.device_name in _MIXED)
         by_size: dict[int, list[int]] = {}
         for i, c in enumerate(circuits):
             by_size.setdefault(c.n_qubits, []).append(i)

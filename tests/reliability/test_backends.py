@@ -123,3 +123,17 @@ def test_results_refuse_indices_out_of_range():
     with pytest.raises(ConfigError, match="0..1"):
         r.probabilities(2)
     assert torch.allclose(torch.as_tensor(r.probabilities(-1)), torch.as_tensor(r.probabilities(1)))
+
+
+@pytest.mark.parametrize(
+    "spec, module",
+    [("aer", "qiskit_aer"), ("aer:density", "qiskit_aer"), ("braket:local", "braket.devices"),
+     ("pennylane:default.qubit", "pennylane"), ("pennylane:default.mixed", "pennylane")],
+)
+def test_other_simulators_are_refused_over_the_memory_cap_before_they_allocate(small_memory_cap, spec, module):
+    pytest.importorskip(module)
+    from qcstar.circuits.backends import get_backend
+
+    wide = 26 if "density" not in spec and "mixed" not in spec else 13  # 1 GiB states / 1 GiB density matrices
+    with pytest.raises(ResourceError, match=f"{wide}-qubit"):
+        get_backend(spec).run([Circuit(wide).h(0)])
