@@ -121,3 +121,44 @@ def test_real_braket_device_bell_pair():
     r = get_backend(f"braket:{arn}").run([Circuit(2).h(0).cx(0, 1)], shots=1000)
     p = r.probabilities(0)
     assert p[0] + p[3] > 0.8
+
+
+class MockProgramSetDevice(MockCloudDevice):
+    """A cloud device offering program sets of at most 2 programs and 1000 shots in total."""
+
+    def __init__(self):
+        super().__init__()
+        from types import SimpleNamespace
+
+        limits = SimpleNamespace(maximumExecutables=2, maximumTotalShots=1000)
+        self.properties = SimpleNamespace(action={"braket.ir.openqasm.program_set": limits})
+        self.sets: list[int] = []
+
+    def run(self, program_set, *, shots, s3_destination_folder=None, tags=None):
+        assert shots == program_set.total_shots
+        self.sets.append(program_set.total_executables)
+        result = LocalSimulator("braket_sv").run(program_set, shots=shots).result()
+        arn = f"arn:aws:braket:us-east-1:000:quantum-task/set-{len(MockCloudDevice.tasks)}"
+        MockCloudDevice.tasks[arn] = _Task(arn, result)
+        return MockCloudDevice.tasks[arn]
+
+
+def test_program_sets_hold_several_circuits_per_task_within_the_limits(monkeypatch):
+    import braket.aws
+
+    monkeypatch.setattr(braket.aws, "AwsQuantumTask", lambda arn: MockCloudDevice.tasks[arn])
+    device = MockProgramSetDevice()
+    backend = BraketBackend(device=device)
+    circuits = _circuits(5)
+    shots = 400  # 1000 total shots allow 2 programs of 400 per set
+    job_id = backend.submit(circuits, shots=shots, measure=[2, 0])
+    assert device.sets == [2, 2, 1] and device.batches == 0
+    result = BraketBackend(device=MockProgramSetDevice()).collect(job_id, circuits, shots=shots, measure=[2, 0])
+    exact = get_backend("torch").run(circuits, measure=[2, 0])
+    for i in range(5):
+        p, f = exact.probabilities(i), result.probabilities(i)
+        assert np.all(np.abs(f - p) <= 5 * np.sqrt(np.maximum(p * (1 - p), 1e-12) / shots) + 1e-12)
+    with pytest.raises(ConfigError, match="program sets"):
+        BraketBackend(device=device, program_sets=True).run(circuits, shots=2000)
+    BraketBackend(device=device).run(circuits[:1], shots=2000)  # over the set limit: run_batch instead
+    assert device.batches == 1
