@@ -129,11 +129,11 @@ class AerBackend(Backend):
             }
             for i, qc in enumerate(isa)
         ]
-        n_qubits = [c.n_qubits for c in circuits]
+        n_qubits = list(circuits.n_qubits)
         common = dict(backend=self.name, n_qubits=n_qubits, measured=measure, metadata=metadata)
         if shots is None:
             if want_state:
-                states = [_logical_state(result.get_statevector(i), isa[i], circuits[i].n_qubits) for i in range(len(isa))]
+                states = [_logical_state(result.get_statevector(i), isa[i], n_qubits[i]) for i in range(len(isa))]
                 return Result(states=states, **common)
             dists = []
             for i in range(len(isa)):

@@ -25,6 +25,8 @@ Conventions, shared by every backend:
 from __future__ import annotations
 
 import abc
+import bisect
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -32,12 +34,12 @@ import numpy as np
 import torch
 
 from ..errors import BackendError, ConfigError, ShapeError
-from ..ir import Circuit
+from ..ir import Circuit, Op
 from ..resources import check_memory, state_bytes
 
 Tensor = torch.Tensor
 
-__all__ = ["Backend", "JobLostError", "Result", "check_simulator_memory", "expand_circuits", "normalise_measure", "check_shots", "check_seed"]
+__all__ = ["Backend", "CircuitList", "JobLostError", "Result", "check_simulator_memory", "expand_circuits", "slice_batch", "normalise_measure", "check_shots", "check_seed"]
 
 
 @dataclass
@@ -181,20 +183,98 @@ def check_seed(seed: Any) -> int | None:
     return int(seed)
 
 
-def expand_circuits(circuits: Circuit | Sequence[Circuit]) -> list[Circuit]:
-    """The flat list of unbatched circuits that ``circuits`` stands for (a batched circuit of
-    batch size B becomes its B samples, in order)."""
+def _slice_op(op: Op, start: int, stop: int) -> Op:
+    if op.batch_size is None:
+        return op
+    params = tuple(p[start:stop] if isinstance(p, Tensor) and p.dim() >= 1 and not (op.mux and p.dim() == 1) else p
+                   for p in op.params)
+    matrix = op.matrix
+    if matrix is not None and matrix.dim() == (4 if op.mux else 3):
+        matrix = matrix[start:stop]
+    return Op(op.name, op.wires, params, matrix=matrix, controls=op.controls, control_values=op.control_values, mux=op.mux)
+
+
+def slice_batch(circuit: Circuit, start: int, stop: int) -> Circuit:
+    """Samples ``start:stop`` of a batched circuit as one batched circuit (views of its tensors)."""
+    ops = [_slice_op(op, start, stop) for op in circuit.ops]
+    phase = circuit.global_phase
+    if isinstance(phase, Tensor) and phase.dim() == 1:
+        phase = phase[start:stop]
+    return Circuit(circuit.n_qubits, ops, phase, dict(circuit.metadata))
+
+
+class CircuitList(Sequence[Circuit]):
+    """The flat list of circuits that ``run`` was given, WITHOUT unpacking batched circuits.
+
+    A batched circuit of batch size B stands for B circuits; indexing materialises one
+    (:meth:`Circuit.select`), but backends that can run batches read :meth:`sources`, and slices
+    (the chunks of a job) stay batched, so a template with 10^4 rows is never split into 10^4
+    Circuit objects.
+    """
+
+    def __init__(self, sources: Sequence[Circuit]):
+        self._sources: list[Circuit] = list(sources)
+        self._sizes = [c.batch_size or 1 for c in self._sources]
+        self._starts = list(itertools.accumulate([0] + self._sizes[:-1]))
+        self.n_qubits: list[int] = [c.n_qubits for c, size in zip(self._sources, self._sizes) for _ in range(size)]
+
+    def __len__(self) -> int:
+        return len(self.n_qubits)
+
+    def sources(self) -> list[tuple[int, Circuit]]:
+        """``(index of its first circuit, circuit)`` per given circuit; batched ones stay batched."""
+        return list(zip(self._starts, self._sources))
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return CircuitList([self[i] for i in range(start, stop, step)])
+            parts = []
+            for first, source in self.sources():
+                size = source.batch_size or 1
+                lo, hi = max(start, first), min(stop, first + size)
+                if lo >= hi:
+                    continue
+                if source.batch_size is None:
+                    parts.append(source)
+                elif (lo, hi) == (first, first + size):
+                    parts.append(source)
+                else:
+                    parts.append(slice_batch(source, lo - first, hi - first))
+            return CircuitList(parts)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise ConfigError(f"a circuit index is an int or a slice, got {index!r}")
+        i = int(index) % len(self) if -len(self) <= int(index) < len(self) else None
+        if i is None:
+            raise IndexError(f"circuit index {index} out of range for {len(self)} circuits")
+        k = bisect.bisect_right(self._starts, i) - 1
+        source = self._sources[k]
+        return source if source.batch_size is None else source.select(i - self._starts[k])
+
+    def __iter__(self):
+        for source in self._sources:
+            if source.batch_size is None:
+                yield source
+            else:
+                for j in range(source.batch_size):
+                    yield source.select(j)
+
+
+def expand_circuits(circuits: Circuit | Sequence[Circuit]) -> CircuitList:
+    """The circuits that ``circuits`` stands for, as a :class:`CircuitList` (a batched circuit of
+    batch size B counts as its B samples, in order, but is not unpacked)."""
+    if isinstance(circuits, CircuitList):
+        return circuits
     if isinstance(circuits, Circuit):
         circuits = [circuits]
     if isinstance(circuits, (str, bytes)) or not isinstance(circuits, Sequence):
         raise ConfigError(f"a backend runs a Circuit or a sequence of Circuits, got {type(circuits).__name__}")
-    flat: list[Circuit] = []
     for k, c in enumerate(circuits):
         if not isinstance(c, Circuit):
             raise ConfigError(f"circuits[{k}] is a {type(c).__name__}, expected a qcstar.circuits.Circuit")
-        b = c.batch_size
-        flat.extend([c] if b is None else [c.select(j) for j in range(b)])
-    if not flat:
+    flat = CircuitList(circuits)
+    if not len(flat):
         raise ConfigError("no circuits to run: pass at least one Circuit")
     return flat
 
@@ -231,7 +311,7 @@ def check_simulator_memory(circuits: Sequence[Circuit], *, backend: str, density
     """Refuse, before a simulator in another library allocates it, a state (or density matrix)
     of the widest circuit over the memory cap of :mod:`qcstar.circuits.resources` (complex128;
     ``buffers`` such arrays held at once)."""
-    n = max(c.n_qubits for c in circuits)
+    n = max(circuits.n_qubits) if isinstance(circuits, CircuitList) else max(c.n_qubits for c in circuits)
     kind = "density matrix" if density else "state"
     check_memory(
         state_bytes(2 * n if density else n, 1, itemsize=16), f"{backend}: a {n}-qubit {kind}", factor=buffers
@@ -309,12 +389,12 @@ class Backend(abc.ABC):
         flat, shots, seed, wires = self.prepare(circuits, shots=shots, seed=seed, measure=measure)
         return self._run(flat, shots=shots, seed=seed, measure=wires)
 
-    def prepare(self, circuits, *, shots, seed, measure) -> tuple[list[Circuit], int | None, int | None, list[tuple[int, ...]]]:
+    def prepare(self, circuits, *, shots, seed, measure) -> tuple[CircuitList, int | None, int | None, list[tuple[int, ...]]]:
         """Check and normalise the arguments of :meth:`run` (the flat circuit list, shots, seed, wires)."""
         flat = expand_circuits(circuits)
         shots = check_shots(shots, exact_ok=self.exact, backend=self.name)
         seed = check_seed(seed)
-        wires = normalise_measure(measure, [c.n_qubits for c in flat])
+        wires = normalise_measure(measure, flat.n_qubits)
         if shots is not None and self.max_shots is not None and shots > self.max_shots:
             raise ConfigError(
                 f"backend '{self.name}' takes at most {self.max_shots} shots per circuit, got {shots}; "
@@ -324,9 +404,10 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def _run(
-        self, circuits: list[Circuit], *, shots: int | None, seed: int | None, measure: list[tuple[int, ...]]
+        self, circuits: CircuitList, *, shots: int | None, seed: int | None, measure: list[tuple[int, ...]]
     ) -> Result:
-        """Run checked, unbatched circuits."""
+        """Run checked circuits (``circuits[i]`` is circuit i, unbatched; ``circuits.sources()``
+        keeps batched circuits whole for backends that run batches)."""
 
     def submit(
         self,

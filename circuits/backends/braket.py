@@ -153,7 +153,7 @@ class BraketBackend(Backend):
             counts.append(counts_from_outcomes(outcomes, len(wires)))
             if self.memory:
                 memory.append(bits_from_outcomes(outcomes, len(wires)))
-        common = dict(backend=self.name, n_qubits=[c.n_qubits for c in circuits], measured=measure, metadata=metadata)
+        common = dict(backend=self.name, n_qubits=list(circuits.n_qubits), measured=measure, metadata=metadata)
         if shots is None:
             if self.simulator == "braket_sv":
                 return Result(states=states, **common)

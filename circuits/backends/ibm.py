@@ -33,7 +33,7 @@ from .base import Backend, JobLostError, Result, bits_from_outcomes
 from .qiskit_tools import (
     MEASURE_REGISTER, fake_backend, measured_circuit, physical_wires, pub_values, sampler_template, transpile_isa,
 )
-from .torch import stack_circuits, structure_key
+from .torch import group_circuits
 
 __all__ = ["IBMBackend", "ibm_fake_backend", "IBM_MAX_EXECUTIONS"]
 
@@ -219,18 +219,15 @@ class IBMBackend(Backend):
         return job_id
 
     def _groups(self, flat, wires) -> list[tuple[list[int], tuple[Any, np.ndarray] | None]]:
-        """PUBs of a job: circuits of one structure and measured wires form one parameterised
-        template PUB ``(template, values)`` when ``templates`` is on and their batched ops allow
-        it; every other circuit is a PUB of its own. Deterministic in the circuits, so a new
-        process maps a job's PUBs back to circuits the same way."""
-        by_key: dict[tuple, list[int]] = {}
-        for i, (c, w) in enumerate(zip(flat, wires)):
-            by_key.setdefault((structure_key(c), w) if self.templates else (i,), []).append(i)
+        """PUBs of a job: a batched circuit, or circuits of one structure and measured wires, form
+        one parameterised template PUB ``(template, values)`` when ``templates`` is on and their
+        batched ops allow it; every other circuit is a PUB of its own. Deterministic in the
+        circuits, so a new process maps a job's PUBs back to circuits the same way."""
         groups: list[tuple[list[int], tuple[Any, np.ndarray] | None]] = []
-        for indices in by_key.values():
+        for indices, batch in group_circuits(flat, wires) if self.templates else [([i], None) for i in range(len(flat))]:
             template = None
-            if len(indices) > 1:
-                template = sampler_template(stack_circuits([flat[i] for i in indices]), wires[indices[0]])
+            if batch is not None and batch.batch_size is not None and len({wires[i] for i in indices}) == 1:
+                template = sampler_template(batch, wires[indices[0]])
             if template is None:
                 groups.extend(([i], None) for i in indices)
             else:
@@ -313,7 +310,7 @@ class IBMBackend(Backend):
                 metadata[i] = {"backend": self.name, "job_id": job_id, "seed_transpiler": self.seed_transpiler,
                                "shots": int(bits.num_shots), **info[i]}
         return Result(
-            backend=self.name, n_qubits=[c.n_qubits for c in flat], measured=wires, shots=shots, counts=counts,
+            backend=self.name, n_qubits=list(flat.n_qubits), measured=wires, shots=shots, counts=counts,
             memory=memory if self.memory else None, metadata=metadata,
         )
 

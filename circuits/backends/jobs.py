@@ -105,12 +105,14 @@ class Plan:
 
 
 def circuits_digest(circuits: Sequence[Circuit]) -> str:
-    """A digest of circuits' content (gates, wires, parameter values, matrices, phases)."""
+    """A digest of circuits' content (gates, wires, parameter values, matrices, phases); a
+    batched circuit is hashed whole (its tensors), not sample by sample."""
+    sources = expand_circuits(circuits).sources()
     return content_digest(
         [
-            (c.n_qubits, c.global_phase, [(o.name, o.wires, o.params, o.matrix, o.controls, o.control_values, o.mux)
-                                          for o in c.ops])
-            for c in circuits
+            (first, c.n_qubits, c.global_phase,
+             [(o.name, o.wires, o.params, o.matrix, o.controls, o.control_values, o.mux) for o in c.ops])
+            for first, c in sources
         ]
     )
 
@@ -316,7 +318,7 @@ def run_chunked(
     flat = expand_circuits(circuits)
     shots = check_shots(shots, exact_ok=backend.exact, backend=backend.name)
     seed = check_seed(seed)
-    wires = normalise_measure(measure, [c.n_qubits for c in flat])
+    wires = normalise_measure(measure, flat.n_qubits)
     if keys is not None:
         keys = list(keys)
         if len(keys) != len(flat):
@@ -352,7 +354,7 @@ def run_chunked(
             if book.result(k) is None:
                 start, stop = chunk["circuits"]
                 chunk["history"].append({"event": "run", "at": _now()})
-                log.info("chunk %d: running %d circuits on %s", k, len(flat[start:stop]), backend.name)
+                log.info("chunk %d: running %d circuits on %s", k, stop - start, backend.name)
                 book.finish(k, backend.run(flat[start:stop], shots=shots, seed=chunk["seed"], measure=wires[start:stop]))
     results = []
     for k, chunk in enumerate(book.chunks):

@@ -79,8 +79,8 @@ class PennyLaneBackend(Backend):
         if self.device_name.startswith(("default.", "lightning.")):  # simulators on this machine
             check_simulator_memory(circuits, backend=self.name, density=self.device_name in _MIXED)
         by_size: dict[int, list[int]] = {}
-        for i, c in enumerate(circuits):
-            by_size.setdefault(c.n_qubits, []).append(i)
+        for i, n in enumerate(circuits.n_qubits):
+            by_size.setdefault(n, []).append(i)
         with_state = self.device_name not in _MIXED
         outputs: list[Any] = [None] * len(circuits)
         seeded: dict[int, bool] = {}
@@ -106,7 +106,7 @@ class PennyLaneBackend(Backend):
                 outputs[i] = out
                 seeded[i] = took_seed
         metadata = [{"backend": self.name, "seed": seed, "seeded": seeded[i]} for i in range(len(circuits))]
-        common = dict(backend=self.name, n_qubits=[c.n_qubits for c in circuits], measured=measure, metadata=metadata)
+        common = dict(backend=self.name, n_qubits=list(circuits.n_qubits), measured=measure, metadata=metadata)
         if shots is None:
             dists = [np.asarray(_first(out), dtype=np.float64) for out in outputs]
             states = None

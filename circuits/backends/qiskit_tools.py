@@ -151,19 +151,18 @@ def pub_values(isa: Any, template: Any, values: np.ndarray) -> np.ndarray:
     return values[:, order]
 
 
-def transpile_grouped(circuits: list[Circuit], backend: Any, *, seed_transpiler: int, optimization_level: int = 1) -> list:
-    """Bound ISA circuits (no measurements), one per circuit, transpiling each group of circuits
-    of one structure ONCE as a parameterised template and binding its rows (the global phase is
-    dropped: use this for sampling and probabilities, not for states)."""
+def transpile_grouped(circuits: Any, backend: Any, *, seed_transpiler: int, optimization_level: int = 1) -> list:
+    """Bound ISA circuits (no measurements), one per circuit, transpiling each batched circuit,
+    and each group of circuits of one structure, ONCE as a parameterised template and binding its
+    rows (the global phase is dropped: use this for sampling and probabilities, not for states)."""
     from ..interop import to_qiskit
-    from .torch import stack_circuits, structure_key
+    from .base import expand_circuits
+    from .torch import group_circuits
 
-    groups: dict[tuple, list[int]] = {}
-    for i, c in enumerate(circuits):
-        groups.setdefault(structure_key(c), []).append(i)
+    circuits = expand_circuits(circuits)
     programs, plan = [], []
-    for indices in groups.values():
-        template = sampler_template(stack_circuits([circuits[i] for i in indices]), None) if len(indices) > 1 else None
+    for indices, batch in group_circuits(circuits):
+        template = sampler_template(batch, None) if batch.batch_size is not None else None
         if template is None:
             for i in indices:
                 programs.append(to_qiskit(circuits[i]))

@@ -1,9 +1,9 @@
 """The default backend: our own batched torch simulator, exact states or seeded shots.
 
-Circuits with the same structure (same gates on the same wires, differing only in parameter
-values or matrices) are stacked into one batched circuit and simulated in one
-:func:`~qcstar.circuits.statevector.simulate` call, at most ``group_size`` at a time, so a list
-of kernel circuits costs one plan and a few batched passes instead of one simulation each.
+A batched circuit is simulated as it is, and circuits with the same structure (same gates on the
+same wires, differing only in parameter values or matrices) are stacked into one batched circuit,
+each in :func:`~qcstar.circuits.statevector.simulate` calls of at most ``group_size`` rows, so a
+list of kernel circuits costs one plan and a few batched passes instead of one simulation each.
 
 Shots: circuit ``i`` draws its shots with its own ``torch.Generator`` seeded from ``(seed, i)``
 (:class:`numpy.random.SeedSequence`), so the counts of a circuit depend only on the seed, its
@@ -12,19 +12,20 @@ position and its state (not on how circuits were grouped), and circuits are inde
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
 from ..ir import Circuit, Op
-from ..statevector import sample, simulate
-from .base import Backend, Result, bits_from_outcomes, counts_from_outcomes
+from ..resources import check_memory
+from ..statevector import probabilities, simulate
+from .base import Backend, CircuitList, Result, bits_from_outcomes, expand_circuits, slice_batch
 
 Tensor = torch.Tensor
 
-__all__ = ["TorchBackend", "stack_circuits", "structure_key", "circuit_seeds"]
+__all__ = ["TorchBackend", "stack_circuits", "structure_key", "group_circuits", "circuit_seeds"]
 
 
 def _param_kind(p: Any) -> Any:
@@ -70,6 +71,27 @@ def stack_circuits(circuits: list[Circuit]) -> Circuit:
         # identical circuits: give the batch axis to the phase so the batch survives
         phase = torch.full((len(circuits),), float(phase), dtype=torch.float64)
     return Circuit(first.n_qubits, ops, phase)
+
+
+def group_circuits(circuits: CircuitList, keys: Sequence[Any] | None = None) -> list[tuple[list[int], Circuit]]:
+    """Batches to run: ``(circuit indices, one circuit)`` where the circuit is batched over those
+    indices (a batched circuit as given, or unbatched circuits of one :func:`structure_key` and
+    one ``keys[i]`` stacked), or a lone unbatched circuit. Sorted by first index."""
+    groups: list[tuple[list[int], Circuit]] = []
+    lone: dict[tuple, list[int]] = {}
+    for first, source in circuits.sources():
+        if source.batch_size is not None:
+            groups.append((list(range(first, first + source.batch_size)), source))
+        else:
+            key = (structure_key(source), None if keys is None else keys[first])
+            lone.setdefault(key, []).append(first)
+    for indices in lone.values():
+        if len(indices) == 1:
+            groups.append((indices, circuits[indices[0]]))
+        else:
+            groups.append((indices, stack_circuits([circuits[i] for i in indices])))
+    groups.sort(key=lambda group: group[0][0])
+    return groups
 
 
 def circuit_seeds(seed: int | None, count: int) -> tuple[int, list[int]]:
@@ -118,40 +140,52 @@ class TorchBackend(Backend):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "dtype": str(self.dtype), "group_size": self.group_size}
 
-    def states(self, circuits: list[Circuit]) -> list[Tensor]:
-        """Exact final states of unbatched circuits, same-structure circuits simulated together."""
-        groups: dict[tuple, list[int]] = {}
-        for i, c in enumerate(circuits):
-            groups.setdefault(structure_key(c), []).append(i)
+    def states(self, circuits: CircuitList | list[Circuit]) -> list[Tensor]:
+        """Exact final states, one per circuit: batched circuits and stacks of same-structure
+        circuits are simulated ``group_size`` rows at a time."""
+        circuits = expand_circuits(circuits)
         out: list[Tensor | None] = [None] * len(circuits)
-        for indices in groups.values():
+        for indices, batch in group_circuits(circuits):
+            if batch.batch_size is None:
+                out[indices[0]] = simulate(batch, dtype=self.dtype, device=self.device).detach().reshape(-1)
+                continue
             for start in range(0, len(indices), self.group_size):
-                part = indices[start:start + self.group_size]
-                if len(part) == 1:
-                    psi = simulate(circuits[part[0]], dtype=self.dtype, device=self.device).detach()
-                    out[part[0]] = psi.reshape(-1)
-                    continue
-                psi = simulate(stack_circuits([circuits[i] for i in part]), dtype=self.dtype, device=self.device)
-                for row, i in enumerate(part):
-                    out[i] = psi[row].detach()
+                stop = min(start + self.group_size, len(indices))
+                part = batch if (start, stop) == (0, len(indices)) else slice_batch(batch, start, stop)
+                psi = simulate(part, dtype=self.dtype, device=self.device).detach()
+                for row in range(stop - start):
+                    out[indices[start + row]] = psi[row]
         return out  # type: ignore[return-value]
 
     def _run(self, circuits, *, shots, seed, measure) -> Result:
         states = self.states(circuits)
-        n_qubits = [c.n_qubits for c in circuits]
-        metadata = [{"backend": self.name, "n_ops": len(c.ops)} for c in circuits]
+        n_qubits = list(circuits.n_qubits)
+        metadata = [{"backend": self.name} for _ in range(len(circuits))]
         if shots is None:
             return Result(backend=self.name, n_qubits=n_qubits, measured=measure, states=states, metadata=metadata)
         root, seeds = circuit_seeds(seed, len(circuits))
-        counts, memory = [], []
+        check_memory(shots * 8 * 2, f"{shots} shots of one circuit (int64 outcomes)", factor=1)
+        counts: list[dict[str, int]] = [{} for _ in states]
+        memory: list[np.ndarray] = [np.zeros(0)] * len(states)
         generator = torch.Generator(device="cpu")
-        for i, (psi, wires) in enumerate(zip(states, measure)):
-            generator.manual_seed(seeds[i])
-            outcomes = sample(psi, shots, generator=generator, wires=list(wires)).numpy()
-            counts.append(counts_from_outcomes(outcomes, len(wires)))
-            if self.memory:
-                memory.append(bits_from_outcomes(outcomes, len(wires)))
-            metadata[i]["seed"] = root
+        # probabilities of circuits with the same qubit count and measured wires in one pass
+        same: dict[tuple, list[int]] = {}
+        for i, wires in enumerate(measure):
+            same.setdefault((n_qubits[i], wires), []).append(i)
+        for (_, wires), indices in same.items():
+            for start in range(0, len(indices), self.group_size):
+                part = indices[start:start + self.group_size]
+                probs = probabilities(torch.stack([states[i] for i in part]), list(wires)).to(torch.float64).cpu()
+                for row, i in enumerate(part):
+                    generator.manual_seed(seeds[i])
+                    # one independent draw per circuit; multinomial renormalises the row
+                    outcomes = torch.multinomial(probs[row], shots, replacement=True, generator=generator).numpy()
+                    frequencies = np.bincount(outcomes, minlength=2 ** len(wires))
+                    counts[i] = {format(int(v), f"0{len(wires)}b"): int(frequencies[v]) for v in np.flatnonzero(frequencies)}
+                    if self.memory:
+                        memory[i] = bits_from_outcomes(outcomes, len(wires))
+        for meta in metadata:
+            meta["seed"] = root
         return Result(
             backend=self.name, n_qubits=n_qubits, measured=measure, shots=shots, counts=counts,
             memory=memory if self.memory else None, metadata=metadata,

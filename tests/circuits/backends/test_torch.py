@@ -90,3 +90,24 @@ def test_bad_options_raise_config_error():
         TorchBackend().run([Circuit(1)], shots=0)
     with pytest.raises(ConfigError, match="seed"):
         TorchBackend().run([Circuit(1)], shots=1, seed=-1)
+
+
+def test_a_batched_circuit_is_never_unpacked_row_by_row(monkeypatch, tmp_path):
+    from qcstar.circuits.backends import run_chunked
+
+    rows = 300
+    gen = torch.Generator().manual_seed(4)
+    template = Circuit(3).ry(torch.rand(rows, generator=gen, dtype=torch.float64), 0).cx(0, 1)
+    template.ry(torch.rand(rows, generator=gen, dtype=torch.float64), 2).crz(torch.rand(rows, dtype=torch.float64), 1, 2)
+    exact = simulate(template, dtype=torch.complex128)
+    selected = []
+    real_select = Circuit.select
+    monkeypatch.setattr(Circuit, "select", lambda self, i: selected.append(i) or real_select(self, i))
+    r = run_chunked(TorchBackend(group_size=128), [template], chunk_size=70, manifest=tmp_path / "m.json")
+    sampled = run_chunked(TorchBackend(), [template], shots=100, seed=1, chunk_size=70)
+    assert selected == []  # chunks are slices of the batch, simulated as batches
+    assert len(r) == rows and len(sampled) == rows
+    torch.testing.assert_close(torch.stack(r.states), exact)
+    # chunk boundaries cut the batch without changing a circuit's shots
+    again = run_chunked(TorchBackend(), [template], shots=100, seed=1, chunk_size=70)
+    assert again.counts == sampled.counts
