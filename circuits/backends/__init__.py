@@ -14,11 +14,11 @@ Provider modules import their packages lazily: a missing one raises
 Counts use Qiskit's bit order: the first measured wire (qubit 0) is the RIGHTMOST character.
 """
 
-from .base import Backend, JobLostError, Result
+from .base import Backend, CircuitList, JobLostError, Result
 from .jobs import Budget, Plan, run_chunked
 from .registry import backend_specs, get_backend
 from .torch import TorchBackend
 
 __all__ = [
-    "Backend", "Budget", "JobLostError", "Plan", "Result", "TorchBackend", "backend_specs", "get_backend", "run_chunked",
+    "Backend", "Budget", "CircuitList", "JobLostError", "Plan", "Result", "TorchBackend", "backend_specs", "get_backend", "run_chunked",
 ]

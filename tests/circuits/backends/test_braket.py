@@ -30,11 +30,16 @@ def test_local_state_vector_equals_our_simulator():
         torch.testing.assert_close(state, simulate(c, dtype=torch.complex128))
 
 
-def test_local_density_matrix_and_shots_match_exact_probabilities():
+@pytest.mark.slow
+def test_local_density_matrix_matches_exact_probabilities():
     exact = get_backend("torch").run(_circuits(2), measure=[2, 0])
     dm = get_backend("braket:local:braket_dm").run(_circuits(2), measure=[2, 0])
     for i in range(2):
         np.testing.assert_allclose(dm.probabilities(i), exact.probabilities(i), atol=1e-10)
+
+
+def test_local_shots_match_exact_probabilities():
+    exact = get_backend("torch").run(_circuits(2), measure=[2, 0])
     shots = 3000
     sampled = BraketBackend(memory=True).run(_circuits(2), shots=shots, measure=[2, 0])
     for i in range(2):
