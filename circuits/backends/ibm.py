@@ -35,7 +35,7 @@ from .qiskit_tools import (
 )
 from .torch import group_circuits
 
-__all__ = ["IBMBackend", "ibm_fake_backend", "IBM_MAX_EXECUTIONS"]
+__all__ = ["IBMBackend", "IBM_MAX_EXECUTIONS"]
 
 #: executions (circuits x shots) one Sampler job may hold (IBM Quantum job limits)
 IBM_MAX_EXECUTIONS = 10_000_000
@@ -59,7 +59,8 @@ def _is_fake(backend: Any) -> bool:
 class IBMBackend(Backend):
     """Run our circuits with a V2 sampler on an IBM Quantum backend (or a fake one).
 
-    ``backend``: a Qiskit ``BackendV2`` (a real one from the service or a fake one) or
+    ``backend``: a Qiskit ``BackendV2`` (a real one from the service or a fake one, also by name:
+    ``backend="FakeManilaV2"``) or
     ``backend_name`` (looked up with ``service``, default ``QiskitRuntimeService()``;
     ``"least_busy"`` picks the least busy operational device).
     ``sampler``: a ready V2 sampler (used as is: mode and seed are then the sampler's business),
@@ -100,6 +101,8 @@ class IBMBackend(Backend):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{label} must be a positive int or None, got {value!r}")
         self.service = service
+        if isinstance(backend, str):
+            backend = fake_backend(backend)
         if backend is None:
             if self.service is None:
                 # credentials: the provider's saved account or environment, never ours to record
@@ -318,7 +321,3 @@ class IBMBackend(Backend):
         job_id = self.submit(circuits, shots=shots, seed=seed, measure=measure)
         return self.collect(job_id, circuits, shots=shots, measure=measure)
 
-
-def ibm_fake_backend(name: str, **options: Any) -> IBMBackend:
-    """Local testing mode on the fake backend ``name`` (e.g. "FakeManilaV2")."""
-    return IBMBackend(backend=fake_backend(name), **options)

@@ -49,3 +49,8 @@ def test_every_family_needs_its_argument_where_one_is_required():
     for spec in ("ibm", "ibm-fake", "braket", "pennylane"):
         with pytest.raises(ConfigError, match="needs an argument"):
             get_backend(spec)
+
+
+def test_unknown_options_name_the_known_ones():
+    with pytest.raises(ConfigError, match="group_size"):
+        get_backend("torch", shots=100)
