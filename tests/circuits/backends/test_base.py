@@ -76,3 +76,18 @@ def test_normalise_measure_forms_and_errors():
         normalise_measure([0, 0], [2])
     with pytest.raises(ConfigError, match="3 circuits"):
         normalise_measure([[0], [0], [0]], [1, 1])
+
+
+def test_circuit_list_slices_batches_without_unpacking_them():
+    from qcstar.circuits.backends.base import CircuitList
+
+    batched = Circuit(2).ry(torch.tensor([0.1, 0.2, 0.3, 0.4]), 0).cx(0, 1)
+    flat = CircuitList([Circuit(1).x(0), batched, Circuit(3).h(2)])
+    assert len(flat) == 6 and flat.n_qubits == [1, 2, 2, 2, 2, 3]
+    middle = flat[3:6]  # the batch's last two rows, then the 3-qubit circuit
+    assert [(first, c.batch_size) for first, c in middle.sources()] == [(0, 2), (2, None)]
+    assert float(middle[1].ops[0].params[0]) == pytest.approx(0.4)
+    assert float(flat[-2].ops[0].params[0]) == pytest.approx(0.4) and flat[-1].n_qubits == 3
+    assert [c.n_qubits for c in flat] == flat.n_qubits
+    with pytest.raises(IndexError):
+        flat[6]
