@@ -8,7 +8,8 @@ Conventions, shared by every backend:
 
 * **Circuits.** ``run`` takes one :class:`Circuit` or a sequence of them; a *batched* circuit
   (batch size B) counts as B circuits, in sample order. Result entry ``i`` is the ``i``-th circuit
-  of that flattened list.
+  of that flattened list (a :class:`CircuitList`, which keeps batched circuits whole: a
+  parameterised template with its rows runs as one batch, one PUB, one transpilation).
 * **Measured wires.** ``measure=None`` measures every qubit; a sequence of ints measures those
   wires of every circuit; a sequence of sequences gives the wires of each circuit. Measured wire
   ``measure[j]`` goes to classical bit ``j``.
@@ -340,7 +341,7 @@ class Backend(abc.ABC):
 
     Subclasses set ``name`` and ``exact`` (True when ``shots=None`` returns exact states or
     distributions) and implement
-    :meth:`_run` on the flat list of unbatched circuits. Limits (``None`` = unlimited) are what
+    :meth:`_run` on a checked :class:`CircuitList`. Limits (``None`` = unlimited) are what
     :func:`qcstar.circuits.backends.jobs.run_chunked` chunks by: ``max_circuits`` per job,
     ``max_shots`` per circuit, ``max_executions`` (circuits x shots) per job.
 
