@@ -282,6 +282,7 @@ class IBMBackend(Backend):
             result = job.result()
         except Exception as exc:
             raise BackendError(f"job {job_id} on '{self.name}' failed: {exc}") from exc
+        usage = _usage_seconds(job)
         if len(result) != len(groups):
             raise BackendError(
                 f"job {job_id} returned {len(result)} results for the {len(groups)} PUBs of {len(flat)} circuits; "
@@ -311,7 +312,7 @@ class IBMBackend(Backend):
                     outcomes = np.array([int(b, 2) for b in bits.get_bitstrings(where)], dtype=np.int64)
                     memory[i] = bits_from_outcomes(outcomes, k)
                 metadata[i] = {"backend": self.name, "job_id": job_id, "seed_transpiler": self.seed_transpiler,
-                               "shots": int(bits.num_shots), **info[i]}
+                               "shots": int(bits.num_shots), "job_usage_seconds": usage, **info[i]}
         return Result(
             backend=self.name, n_qubits=list(flat.n_qubits), measured=wires, shots=shots, counts=counts,
             memory=memory if self.memory else None, metadata=metadata,
@@ -321,3 +322,12 @@ class IBMBackend(Backend):
         job_id = self.submit(circuits, shots=shots, seed=seed, measure=measure)
         return self.collect(job_id, circuits, shots=shots, measure=measure)
 
+
+def _usage_seconds(job: Any) -> float | None:
+    """The QPU seconds IBM billed for ``job`` (``job.metrics()["usage"]``), None where unknown
+    (local testing mode, mocks)."""
+    try:
+        usage = job.metrics()["usage"]
+        return float(usage.get("quantum_seconds", usage.get("seconds")))
+    except Exception:  # local jobs have no metrics; the service may not report usage yet
+        return None

@@ -154,14 +154,15 @@ def _versions() -> dict[str, str]:
 
 
 def _redact(value: Any) -> Any:
-    """``value`` with every entry whose key looks like a secret replaced by "<redacted>"."""
+    """``value`` as JSON, with every entry whose key looks like a secret replaced by "<redacted>"
+    and every other object by its type name."""
     if isinstance(value, dict):
         return {k: "<redacted>" if _SECRET.search(str(k)) else _redact(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_redact(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    return repr(value)
+    return f"<{type(value).__name__}>"  # never an object's repr: it could hold a session or a key
 
 
 def _now() -> str:

@@ -146,3 +146,14 @@ def test_fake_torino_local_testing_mode_matches_the_exact_noisy_kernel_entry():
     ideal = get_backend("torch").run([entry]).probability_of_zero(0)
     assert abs(noisy - ideal) > 0.05  # FakeTorino's qubit 0 misreads ~17 % of the time
     assert abs(sampled.probability_of_zero(0) - noisy) <= 5 * (noisy * (1 - noisy) / shots) ** 0.5
+
+
+def test_billed_usage_is_read_from_job_metrics_when_there():
+    from qcstar.circuits.backends.ibm import _usage_seconds
+
+    class Billed:
+        def metrics(self):
+            return {"usage": {"quantum_seconds": 3, "seconds": 4}}
+
+    assert _usage_seconds(Billed()) == 3.0
+    assert _usage_seconds(object()) is None

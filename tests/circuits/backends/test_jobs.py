@@ -196,3 +196,14 @@ def test_fresh_runs_do_not_search_for_orphans(tmp_path):
     service = MockService()
     run_chunked(_ibm(service), _circuits(4), shots=100, manifest=tmp_path / "fresh.json")
     assert service.searches == 0 and all(tags for tags in service.tags.values())
+
+
+def test_descriptions_are_redacted_by_key_and_objects_by_type():
+    from qcstar.circuits.backends.jobs import _redact
+
+    class Session:
+        def __repr__(self):
+            return f"Session(token={FAKE_TOKEN})"
+
+    clean = _redact({"options": {"api_token": FAKE_TOKEN, "aws_session": Session(), "shots": [1, 2]}})
+    assert clean == {"options": {"api_token": "<redacted>", "aws_session": "<Session>", "shots": [1, 2]}}
