@@ -140,7 +140,7 @@ class IBMBackend(Backend):
         return {
             **super().describe(), "backend": self.backend.name, "mode": self.mode, "local": self.local,
             "seed_transpiler": self.seed_transpiler, "optimization_level": self.optimization_level,
-            "options": self.options,
+            "templates": self.templates, "options": self.options,
         }
 
     def estimate_seconds(self, n_circuits: int, shots: int) -> float:
