@@ -21,7 +21,7 @@ import torch
 from ..errors import BackendError, ConfigError, require
 from .base import Backend, Result, bits_from_outcomes, check_simulator_memory
 from ..interop import to_qiskit
-from .qiskit_tools import fake_backend, physical_wires, transpile_grouped, transpile_isa
+from .qiskit_tools import MEASURE_REGISTER, fake_backend, physical_wires, transpile_grouped, transpile_isa
 
 __all__ = ["AerBackend"]
 
@@ -96,6 +96,8 @@ class AerBackend(Backend):
             isa = transpile_isa([to_qiskit(c) for c in circuits], target, **options)
         else:  # circuits of one structure: transpiled once as a template, rows bound
             isa = transpile_grouped(circuits, target, **options)
+        from qiskit import ClassicalRegister
+
         programs, where = [], []
         for qc, wires in zip(isa, measure):
             qubits = physical_wires(qc, wires)
@@ -107,17 +109,13 @@ class AerBackend(Backend):
                 else:
                     program.save_probabilities(qubits)
             else:
-                from qiskit import ClassicalRegister
-
-                register = ClassicalRegister(len(qubits), "meas")
+                register = ClassicalRegister(len(qubits), MEASURE_REGISTER)
                 program.add_register(register)
                 for j, q in enumerate(qubits):
                     program.measure(q, register[j])
             programs.append(program)
-        options: dict[str, Any] = {}
-        if seed is not None:
-            options["seed_simulator"] = seed
-        job = self.simulator.run(programs, shots=shots or 1, memory=self.memory and shots is not None, **options)
+        run_options: dict[str, Any] = {} if seed is None else {"seed_simulator": seed}
+        job = self.simulator.run(programs, shots=shots or 1, memory=self.memory and shots is not None, **run_options)
         result = job.result()
         if not result.success:
             raise BackendError(f"Aer failed: {result.status}")
