@@ -437,6 +437,15 @@ class Backend(abc.ABC):
         process) rebuilds the Result's shape from them."""
         raise BackendError(f"backend '{self.name}' runs synchronously; use run() (it has no submit/collect)")
 
+    def close(self) -> None:
+        """Release what the backend holds open (an IBM Batch or Session); a no-op for most."""
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def find_job(self, tag: str) -> str | None:
         """The id of a job submitted with ``tag``, or None (also when the provider cannot search)."""
         return None

@@ -163,12 +163,6 @@ class IBMBackend(Backend):
             self._context.close()
             self._context = None
 
-    def __enter__(self) -> "IBMBackend":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
     def _make_sampler(self, seed: int | None, tag: str | None = None) -> Any:
         if self._sampler is not None:
             return self._sampler

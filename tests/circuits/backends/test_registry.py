@@ -54,3 +54,10 @@ def test_every_family_needs_its_argument_where_one_is_required():
 def test_unknown_options_name_the_known_ones():
     with pytest.raises(ConfigError, match="group_size"):
         get_backend("torch", shots=100)
+
+
+def test_every_backend_is_a_context_manager():
+    from qcstar.circuits import Circuit
+
+    with get_backend("torch") as backend:
+        assert backend.run([Circuit(1).x(0)], shots=3, seed=0).counts == [{"1": 3}]
