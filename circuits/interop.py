@@ -1246,8 +1246,16 @@ def from_braket(braket_circuit: Any) -> Circuit:
         targets = [int(q) for q in ins.target]
         controls = [int(q) for q in ins.control]
         values = tuple(int(c) for c in ins.control_state) if controls else ()
-        if isinstance(gate, GPhase) and not controls:
-            phase += float(gate.angle)
+        if isinstance(gate, GPhase):
+            if not controls:
+                phase += float(gate.angle)
+                continue
+            # a controlled global phase is a phase on the last control's required value
+            last = [1.0, 1.0]
+            last[values[-1]] = complex(math.cos(gate.angle), math.sin(gate.angle))
+            matrix = torch.diag(torch.tensor(last, dtype=torch.complex128))
+            ops.append(Op("unitary", (controls[-1],), matrix=matrix, controls=tuple(controls[:-1]),
+                          control_values=values[:-1]))
             continue
         ours = back.get(name.lower())
         params = tuple(float(p) for p in getattr(gate, "parameters", ()) or ())

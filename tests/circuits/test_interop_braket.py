@@ -91,3 +91,9 @@ def test_converter_errors_are_clear():
         to_braket(Circuit(1).ry(torch.tensor([0.1, 0.2]), 0))
     with pytest.raises(ShapeError, match="power-of-two"):
         braket_state_to_ours(np.ones(3))
+
+
+def test_controlled_global_phase_from_braket():
+    native = BraketCircuit().h(0).h(1).h(2).gphase(0.9, control=[0, 2], control_state="10")
+    state = LocalSimulator("braket_sv").run(native.copy().state_vector(), shots=0).result().values[0]
+    np.testing.assert_allclose(simulate(from_braket(native), dtype=torch.complex128).numpy(), braket_state_to_ours(state), atol=1e-10)
