@@ -79,6 +79,7 @@ class AerBackend(Backend):
     def describe(self) -> dict[str, Any]:
         return {
             **super().describe(), "method": self.method, "seed_transpiler": self.seed_transpiler,
+            "optimization_level": self.optimization_level, "templates": self.templates,
             "noise_backend": None if self.noise_backend is None else self.noise_backend.name,
         }
 
