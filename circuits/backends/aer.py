@@ -60,6 +60,8 @@ class AerBackend(Backend):
         if isinstance(seed_transpiler, bool) or not isinstance(seed_transpiler, int):
             raise ConfigError(f"seed_transpiler must be an int, got {seed_transpiler!r}")
         self.seed_transpiler = seed_transpiler
+        if optimization_level not in (0, 1, 2, 3) or isinstance(optimization_level, bool):
+            raise ConfigError(f"optimization_level is 0, 1, 2 or 3 (Qiskit's preset pass managers), got {optimization_level!r}")
         self.optimization_level = optimization_level
         self.memory = bool(memory)
         self.templates = bool(templates)

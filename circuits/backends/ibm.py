@@ -117,6 +117,8 @@ class IBMBackend(Backend):
         self.mode = mode
         self.options = dict(options or {})
         self.seed_transpiler = seed_transpiler
+        if optimization_level not in (0, 1, 2, 3) or isinstance(optimization_level, bool):
+            raise ConfigError(f"optimization_level is 0, 1, 2 or 3 (Qiskit's preset pass managers), got {optimization_level!r}")
         self.optimization_level = optimization_level
         self._max_executions = max_executions
         self._max_circuits = max_circuits

@@ -63,6 +63,8 @@ def test_counts_bit_order_matches_ours():
 def test_bad_method_is_a_config_error():
     with pytest.raises(ConfigError, match="method"):
         AerBackend(method="mps-ish")
+    with pytest.raises(ConfigError, match="optimization_level"):
+        AerBackend(optimization_level=5)
     with pytest.raises(ConfigError, match="either|already sets"):
         get_backend("aer:density", method="statevector")
 
