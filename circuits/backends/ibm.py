@@ -97,6 +97,8 @@ class IBMBackend(Backend):
             raise ConfigError("give exactly one of backend= (a Qiskit backend) or backend_name= (e.g. 'ibm_torino')")
         if isinstance(seed_transpiler, bool) or not isinstance(seed_transpiler, int):
             raise ConfigError(f"seed_transpiler must be an int, got {seed_transpiler!r}")
+        if optimization_level not in (0, 1, 2, 3) or isinstance(optimization_level, bool):
+            raise ConfigError(f"optimization_level is 0, 1, 2 or 3 (Qiskit's preset pass managers), got {optimization_level!r}")
         for label, value in (("max_executions", max_executions), ("max_circuits", max_circuits)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{label} must be a positive int or None, got {value!r}")
@@ -117,8 +119,6 @@ class IBMBackend(Backend):
         self.mode = mode
         self.options = dict(options or {})
         self.seed_transpiler = seed_transpiler
-        if optimization_level not in (0, 1, 2, 3) or isinstance(optimization_level, bool):
-            raise ConfigError(f"optimization_level is 0, 1, 2 or 3 (Qiskit's preset pass managers), got {optimization_level!r}")
         self.optimization_level = optimization_level
         self._max_executions = max_executions
         self._max_circuits = max_circuits
