@@ -1,10 +1,12 @@
-"""Conversions between :class:`circuits.Circuit` and Qiskit / PennyLane.
+"""Conversions between :class:`circuits.Circuit` and Qiskit / PennyLane / Amazon Braket.
 
 Four functions (plus a QNode helper), no dependency on ``pennylane-qiskit``; Qiskit and
 PennyLane are imported lazily, so ``import circuits`` works with torch alone.
 
 * :func:`to_qiskit` / :func:`from_qiskit` - ``qiskit.QuantumCircuit``. Qubit ``i`` is Qiskit
   qubit ``i``; our matrix convention *is* Qiskit's (little-endian), so matrices pass unchanged.
+* :func:`to_braket` / :func:`from_braket` - ``braket.circuits.Circuit`` (big-endian: see
+  :func:`braket_state_to_ours`).
 * :func:`to_pennylane` / :func:`from_pennylane` - lists of PennyLane operations. Wire ``i``
   becomes label ``wires[i]`` (default ``i``). PennyLane's ``qml.state()`` treats the first
   wire of the device as the MOST significant bit, so for the same circuit on a device with
@@ -31,7 +33,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from .errors import GateError, ShapeError
+from .errors import GateError, ShapeError, require
 from .gates import GATES, broadcast_shape, canonical_name, gate_matrix
 from .ir import Circuit, Op
 from .optionals import HAS_PENNYLANE, HAS_QISKIT
@@ -39,7 +41,10 @@ from .statevector import op_base_matrix, op_full_matrix
 
 Tensor = torch.Tensor
 
-__all__ = ["to_qiskit", "from_qiskit", "to_pennylane", "to_pennylane_qfunc", "from_pennylane", "template_from_qiskit", "QiskitTemplate"]
+__all__ = [
+    "to_qiskit", "from_qiskit", "to_pennylane", "to_pennylane_qfunc", "from_pennylane", "template_from_qiskit", "QiskitTemplate",
+    "to_braket", "from_braket", "braket_state_to_ours",
+]
 
 _RZ_AXES = {"rx": "X", "ry": "Y", "rz": "Z"}
 
@@ -1139,3 +1144,125 @@ def _phase_run_segments(template: Circuit) -> list[Any]:
     if plain:
         segments.append(Circuit(n, plain, 0.0, dict(meta)))
     return segments
+
+
+# --------------------------------------------------------------------------------------
+# Amazon Braket
+# --------------------------------------------------------------------------------------
+# Braket is big-endian: qubit 0 is the MOST significant bit of its state vector and of a
+# ``Unitary`` matrix's first target. Dense matrices therefore go over with their wires reversed,
+# and ``braket_state_to_ours`` reverses the bit order of a Braket state vector.
+
+#: our catalogue name -> Braket gate method, for gates whose matrices agree exactly (tested)
+_TO_BRAKET = {
+    "id": "i", "x": "x", "y": "y", "z": "z", "h": "h", "s": "s", "sdg": "si", "t": "t", "tdg": "ti",
+    "sx": "v", "sxdg": "vi", "rx": "rx", "ry": "ry", "rz": "rz", "p": "phaseshift", "u": "u",
+    "cx": "cnot", "cy": "cy", "cz": "cz", "swap": "swap", "iswap": "iswap", "ccx": "ccnot", "cswap": "cswap",
+    "cp": "cphaseshift", "rxx": "xx", "ryy": "yy", "rzz": "zz",
+}
+
+
+_BRAKET_OWN_CONTROLS = {"cx", "cy", "cz", "ccx", "cswap", "cp"}
+
+
+def _braket_circuits():
+    return require("braket.circuits", "braket", "converting circuits to or from Amazon Braket")
+
+
+def to_braket(circuit: Circuit, *, index: int | None = None):
+    """Convert a :class:`Circuit` to a ``braket.circuits.Circuit`` with the same unitary.
+
+    Qubit ``i`` is Braket qubit ``i``, but Braket orders bits big-endian, so
+    ``braket_state_to_ours(braket state vector)`` equals ``simulate(circuit)``. Gates with an
+    exact Braket twin go over by name (with ``control=``/``control_state=`` for our controls);
+    every other op (multiplexed ops, gates Braket lacks) becomes a ``Unitary`` on its wires. The
+    global phase becomes ``gphase``; idle qubits get an identity so Braket keeps all ``n_qubits``.
+    A batched circuit needs ``index``.
+    """
+    bk = _braket_circuits()
+    circuit = _select(circuit, index, "to_braket(circuit)", allow_batch=False)
+    out = bk.Circuit()
+    used: set[int] = set()
+    for op in circuit.ops:
+        used.update(op.all_wires)
+        method = _TO_BRAKET.get(op.name)
+        # Braket's own controlled gates (cnot, ...) name an argument 'control': more controls go by matrix
+        if method is None or op.mux or (op.controls and op.name in _BRAKET_OWN_CONTROLS):
+            matrix = _numpy(op_full_matrix(op)[0])
+            out.unitary(matrix=matrix, targets=list(reversed(op.all_wires)))
+            continue
+        params = [_float(p) for p in op.params]
+        kwargs = {}
+        if op.controls:
+            kwargs = {"control": list(op.controls), "control_state": "".join(str(v) for v in op.control_values)}
+        # Braket's gate methods take the qubits in our wire order (controls of cnot etc. first)
+        getattr(out, method)(*op.wires, *params, **kwargs)
+    for q in range(circuit.n_qubits):
+        if q not in used:
+            out.i(q)
+    phase = _float(circuit.global_phase)
+    if phase:
+        out.gphase(phase)
+    return out
+
+
+def braket_state_to_ours(state: Any) -> np.ndarray:
+    """A Braket state vector (qubit 0 most significant) in our order (qubit 0 least significant)."""
+    vec = np.asarray(state, dtype=np.complex128).reshape(-1)
+    n = int(round(math.log2(vec.shape[0])))
+    if 2**n != vec.shape[0]:
+        raise ShapeError(f"a state vector has a power-of-two length, got {vec.shape[0]}")
+    return vec.reshape([2] * n).transpose(list(reversed(range(n)))).reshape(-1) if n > 1 else vec
+
+
+def from_braket(braket_circuit: Any) -> Circuit:
+    """Convert a ``braket.circuits.Circuit`` (gates only, parameters bound) to a :class:`Circuit`.
+
+    Braket qubit ``q`` becomes our wire ``q`` (``n_qubits`` = the largest index + 1). Gates with a
+    catalogue twin come back by name; every other gate by its matrix (``to_matrix()``, wires
+    reversed). Result types and measurements are dropped; noise channels, pulse gates, free
+    parameters and powered gates are refused with a :class:`GateError`.
+    """
+    _braket_circuits()
+    from braket.circuits import Gate
+    from braket.circuits.gates import GPhase
+
+    back = {v: k for k, v in _TO_BRAKET.items()}
+    qubits = [int(q) for q in braket_circuit.qubits]
+    n = (max(qubits) + 1) if qubits else 1
+    ops: list[Op] = []
+    phase = 0.0
+    for ins in braket_circuit.instructions:
+        gate = ins.operator
+        name = type(gate).__name__
+        if not isinstance(gate, Gate):
+            if name in ("Measure",):
+                continue
+            raise GateError(f"from_braket converts gates only; got a {name} (noise channels and the like have no Circuit op)")
+        if getattr(gate, "parameters", None) and any(not isinstance(p, (int, float)) for p in gate.parameters):
+            raise GateError(f"gate {name} has free parameters {gate.parameters}; bind them first (circuit.make_bound_circuit)")
+        if ins.power not in (1, 1.0):
+            raise GateError(f"gate {name} is raised to the power {ins.power}; only power 1 is converted")
+        targets = [int(q) for q in ins.target]
+        controls = [int(q) for q in ins.control]
+        values = tuple(int(c) for c in ins.control_state) if controls else ()
+        if isinstance(gate, GPhase):
+            if not controls:
+                phase += float(gate.angle)
+                continue
+            # a controlled global phase is a phase on the last control's required value
+            last = [1.0, 1.0]
+            last[values[-1]] = complex(math.cos(gate.angle), math.sin(gate.angle))
+            matrix = torch.diag(torch.tensor(last, dtype=torch.complex128))
+            ops.append(Op("unitary", (controls[-1],), matrix=matrix, controls=tuple(controls[:-1]),
+                          control_values=values[:-1]))
+            continue
+        ours = back.get(name.lower())
+        params = tuple(float(p) for p in getattr(gate, "parameters", ()) or ())
+        if ours is not None:
+            # Braket's target set lists a gate's own controls first (cnot: control, target), as we do
+            ops.append(Op(ours, tuple(targets), params, controls=tuple(controls), control_values=values))
+            continue
+        matrix = torch.from_numpy(np.asarray(gate.to_matrix(), dtype=np.complex128))
+        ops.append(Op("unitary", tuple(reversed(targets)), matrix=matrix, controls=tuple(controls), control_values=values))
+    return Circuit(n, ops, phase)
