@@ -371,8 +371,8 @@ def test_controlled_interaction_with_the_control_off_is_no_interaction():
     assert (w[:, ~off] - w0[:, ~off]).abs().max() > 1e-2
 
 
-@pytest.mark.parametrize("form", _FORMS, ids=lambda f: f"{f['interaction']}-{f['placement']}")
-@pytest.mark.parametrize("readout", ["z", "full", "inner"])
+@pytest.mark.parametrize(("form", "readout"), list(zip(_FORMS, ["z", "full", "inner", "inner", "z", "full"])),
+                         ids=lambda v: f"{v['interaction']}-{v['placement']}" if isinstance(v, dict) else v)
 def test_identity_interaction_equals_independent_circuits_for_every_form(form, readout):
     """interaction_init = 0 is V = I exactly (controlled: zero eigenphases), whatever the form,
     placement and readout: the same logits as the net without interaction."""
