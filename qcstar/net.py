@@ -504,7 +504,7 @@ class QCStarNet(nn.Module):
         half = torch.polar(torch.ones_like(self._phases(real)), self._phases(real) / 2).to(dtype)
         out = []
         for w_l, h_l in zip(w.unbind(0), half.unbind(0)):
-            out += [w_l.mH, w_l * h_l[None, :]]
+            out += [w_l.mH.resolve_conj(), w_l * h_l[None, :]]  # a materialised W^H: exporters read its numbers
         return out
 
     # -- parameters --------------------------------------------------------------

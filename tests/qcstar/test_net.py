@@ -90,13 +90,14 @@ def test_single_circuit_is_plain_pqc():
     assert (net.circuit_states(x)[0] - ref).abs().max() < 1e-12
 
 
-@pytest.mark.parametrize("d", [2, 3, 4])
-def test_to_circuit_matches_joint_states_ours_and_qiskit(d):
+@pytest.mark.parametrize(("d", "form"), [(2, {}), (3, {}), (4, {}),
+                                         (3, {"interaction": "controlled", "placement": "end", "interaction_init": 0.5})])
+def test_to_circuit_matches_joint_states_ours_and_qiskit(d, form):
     from qiskit.quantum_info import Statevector
 
     from qcstar.circuits.interop import to_qiskit
 
-    net = make(d)
+    net = make(d, **form)
     x = images(None, seed=d)
     for s in range(d):
         js = net.joint_states(x, source=s)
