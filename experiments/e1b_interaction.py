@@ -317,6 +317,36 @@ def _baseline(summary: list[dict], row: dict) -> dict | None:
     return next((s for s in cands if s["readout"] == row["readout"]), cands[0] if cands else None)
 
 
+def _z(row: dict, base: dict) -> str:
+    """The difference in units of its standard error (the two arms' errors combined)."""
+    se = math.hypot(row["se"], base["se"])
+    return f"{(row['mean'] - base['mean']) / se:+.1f}" if se > 0 else "-"
+
+
+def _overview(summary: list[dict]) -> list[str]:
+    """Every interacting arm against its matched baseline, per experiment, beside the null
+    comparison "none vs matched" (two nets without interaction that differ by one hidden unit):
+    how large differences are that no interaction can have caused."""
+    lines = ["## Overview: every comparison with the matched baseline", "",
+             "| experiment | comparisons | mean Δ (points) | ahead / behind | beyond +2 SE | beyond -2 SE |",
+             "|---|---:|---:|---:|---:|---:|"]
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for s in summary:
+        base = _baseline(summary, s)
+        if base is None or base is s or s["arm"] == "matched":
+            continue
+        se = math.hypot(s["se"], base["se"])
+        label = s["exp"] + (" null: none vs matched" if s["interaction"] == "none" else " interaction")
+        groups.setdefault(label, []).append((s["mean"] - base["mean"], se))
+    for label in sorted(groups):
+        ds = groups[label]
+        mean = statistics.mean(d for d, _ in ds)
+        lines.append(f"| {label} | {len(ds)} | {100 * mean:+.2f} | {sum(d > 0 for d, _ in ds)} / "
+                     f"{sum(d < 0 for d, _ in ds)} | {sum(se > 0 and d > 2 * se for d, se in ds)} | "
+                     f"{sum(se > 0 and d < -2 * se for d, se in ds)} |")
+    return lines + [""]
+
+
 def _pm(mean: float, se: float) -> str:
     return f"{100 * mean:.1f} ± {100 * se:.1f}"
 
@@ -350,21 +380,26 @@ def report(out: Path, runs: list[dict], command: str) -> list[dict]:
         lines += [f"## {cell} ({r0['n_train']} training images{' per task' if r0['exp'] == 'h3' else ''}, "
                   f"{r0['epochs']} epochs)", ""]
         tasks = next((r["tasks"] for r in runs if _cell_name(r) == cell and "tasks" in r), None)
-        head = "| arm | readout | test acc (%) | Δ vs matched | params (interaction) | hidden |"
-        sep = "|---|---|---:|---:|---:|---:|"
+        head = "| arm | readout | test acc (%) | Δ vs matched | Δ / SE | Δ vs none | params (interaction) | hidden |"
+        sep = "|---|---|---:|---:|---:|---:|---:|---:|"
         if tasks:
             head += " " + " | ".join(TASK_NAMES[tasks]) + " |"
             sep += "---:|" * 3
         lines += [head, sep]
         for s in rows:
             base = _baseline(summary, s)
-            delta = "-" if base is None or base is s else f"{100 * (s['mean'] - base['mean']):+.1f}"
-            line = (f"| {s['arm']} | {s['readout']} | {_pm(s['mean'], s['se'])} (n={s['seeds']}) | {delta} | "
+            delta, z = "-", "-"
+            if base is not None and base is not s:
+                delta, z = f"{100 * (s['mean'] - base['mean']):+.1f}", _z(s, base)
+            none = next((r for r in rows if r["arm"] == "none" and r["readout"] == s["readout"]), None)
+            vs_none = "-" if none is None or s["interaction"] == "none" else f"{100 * (s['mean'] - none['mean']):+.1f}"
+            line = (f"| {s['arm']} | {s['readout']} | {_pm(s['mean'], s['se'])} (n={s['seeds']}) | {delta} | {z} | {vs_none} | "
                     f"{s['params']} ({s['interaction_params']}) | {s['hidden']} |")
             if tasks:
                 line += " " + " | ".join(_pm(m, e) for m, e in zip(s["task_mean"], s["task_se"])) + " |"
             lines.append(line)
         lines.append("")
+    lines += _overview(summary)
     write_atomic(out / f"{NAME}.json", json.dumps({"command": command, "summary": summary}, indent=1) + "\n")
     text = "\n".join(lines) + "\n"
     md = out / f"{NAME}.md"
