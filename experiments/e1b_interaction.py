@@ -356,6 +356,7 @@ TASK_NAMES = {"datasets": ("MNIST", "Fashion", "KMNIST"), "rotated": ("0°", "45
 
 def report(out: Path, runs: list[dict], command: str) -> list[dict]:
     summary = summarise(runs)
+    unique = list({r["key"]: r for r in runs}.values())
     cells = []
     for s in summary:
         if s["cell"] not in cells:
@@ -367,8 +368,9 @@ def report(out: Path, runs: list[dict], command: str) -> list[dict]:
         "",
         f"Machine: 2-core x86_64 VM, no GPU ({platform.processor() or platform.machine()}, {os.cpu_count()} logical "
         f"CPUs shared with other jobs), 1 torch thread per worker; python {platform.python_version()}. "
-        f"Runs: {len(runs)}, {sum(r.get('cpu_seconds', r['seconds']) for r in runs) / 60:.1f} CPU-minutes of "
-        f"training ({sum(r['seconds'] for r in runs) / 60:.1f} minutes of wall time per worker on the shared cores).",
+        f"Runs: {len(unique)}, {sum(r.get('cpu_seconds', r['seconds']) for r in unique) / 60:.1f} CPU-minutes of "
+        f"training ({sum(r['seconds'] for r in unique) / 60:.1f} minutes of wall time per worker on the shared "
+        "cores). A run whose settings two cells share (e.g. the baselines of h1 and h2) ran once and shows in both.",
         "",
         "Mean ± standard error over seeds (n). Δ: difference to the parameter-matched baseline (no interaction, "
         "at least as many parameters: `hidden` MLP units), in points. `none`: the same net without interaction.",
@@ -436,7 +438,7 @@ def plot(path: Path, summary: list[dict], cells: list[str]) -> None:
         if base is not None:
             ax.axvline(100 * base["mean"], color="k", lw=0.8, ls="--")
         ax.set_title(cell, fontsize=8)
-        ax.set_xlabel("test accuracy (%)  (grey: no interaction; dashed: matched baseline)", fontsize=7)
+        ax.set_xlabel("test accuracy (%)  (grey: no interaction; dashed: first matched baseline)", fontsize=7)
         ax.invert_yaxis()
     for ax in list(axes.flat)[len(cells):]:
         ax.axis("off")
