@@ -9,7 +9,10 @@ where U_(l,j)(x) = entangler . prod_q R_q(theta_(l,j,q)(x)) is circuit j's layer
 with data-dependent angles from a classical ``angle_net``, then a shared CX ladder/ring), and
 V_l = exp(t_l (K_l - K_l^H)) is the interaction, a d x d unitary with K_l = 0 at
 initialisation (V_l = I: the d circuits are independent). d that is not a power of two is
-padded to 2**a with identity circuits and V_l (+) I.
+padded to 2**a with identity circuits and V_l (+) I. Other forms (``interaction="controlled"``:
+V_l conditioned on a system qubit; ``placement``: V only after the first or before the last
+layer) and readouts that use the whole of R (``readout="full"`` / ``"inner"``) are options;
+the README's "Interaction" section says what the E1/E1b experiments found about them.
 
 One structure, one path: the net is a *template* circuit (:meth:`QCStarNet.template_circuit`,
 see :mod:`qcstar.circuits.template`) of rotations multiplexed over the index register, CX
@@ -54,6 +57,12 @@ Tensor = torch.Tensor
 __all__ = ["QCStarNet", "LinearAngles", "MLPAngles", "CNNAngles"]
 
 _ROTATIONS = ("rx", "ry", "rz")
+#: interaction forms: none, V_l (x) I on the index register, or V_l conditioned on a system qubit
+INTERACTIONS = ("none", "global", "controlled")
+#: readouts: diag(R) of <Z_q> or of the Born probabilities, every entry of R (Z_q), <a, R> (Z_q)
+READOUTS = ("z", "probs", "full", "inner")
+#: where V_l acts: after every layer, only after the first, only before the last
+PLACEMENTS = ("all", "start", "end")
 # --------------------------------------------------------------------------------------
 # classical angle networks: images (B, *in_shape) -> angles (B, L, d, n, R)
 # --------------------------------------------------------------------------------------
@@ -144,19 +153,33 @@ class QCStarNet(nn.Module):
     * ``rotations``: gate names per qubit and layer, applied in order (default ``("RY", "RZ")``);
     * ``entangler``: ``"ladder"`` (CX(q, q+1) for q = 0..n-2), ``"ring"`` (plus CX(n-1, 0)) or
       ``"none"``; shared by all circuits;
-    * ``interaction``: ``"global"`` (V_l (x) I after every layer) or ``"none"``;
-    * ``interaction_init``: standard deviation of the initial K_l entries (default 0: V_l = I
-      exactly). Note that V = I is a stationary point of the diagonal readout - the gradient
-      with respect to K_l is exactly zero there - so gradient training never leaves it unless
-      K_l starts off zero (or the loss uses off-diagonal readouts);
-    * ``strength``: ``None`` or the initial value of a per-layer scalar t_l,
-      V_l = exp(t_l (K_l - K_l^H)); ``learn_strength`` makes it trainable;
+    * ``interaction``: ``"global"`` (V_l (x) I on the index register), ``"controlled"`` (V_l
+      applied only where system qubit ``control_qubit`` is |1>: |0><0|_q (x) I + |1><1|_q (x) V_l,
+      so what the circuits exchange depends on their state; V_l = W_l diag(e^(i phi_l)) W_l^H)
+      or ``"none"``;
+    * ``placement``: where V_l acts: ``"all"`` (after every layer), ``"start"`` (only after
+      the first layer) or ``"end"`` (only before the last layer). A V after the last layer
+      changes the joint state but never a readout of system observables (it commutes with them),
+      so "end" is the last place where interaction can act; "start"/"end" need L >= 2;
+    * ``interaction_init``: the initial strength: standard deviation of the initial K_l entries
+      ("global") or eigenphases phi_l ("controlled"); default 0: V_l = I exactly (then the net
+      equals d independent circuits). V = I is a stationary point of the diagonal readouts "z"
+      and "probs" - the gradient with respect to the interaction is exactly zero there - so
+      gradient training never leaves it unless it starts off I or the readout is "full"/"inner";
+    * ``strength``: ``None`` or the initial value of a per-interaction scalar t_l,
+      V_l = exp(t_l (K_l - K_l^H)) (controlled: phases t_l phi_l); ``learn_strength`` makes it trainable;
+    * ``control_qubit``: the system qubit of ``interaction="controlled"`` (default 0);
     * ``angle_net``: an ``nn.Module`` mapping images ``(B, *in_shape)`` to angles
       ``(B, L, d, n, len(rotations))``, or ``"linear"`` / ``"mlp"`` / ``"cnn"``;
-    * ``readout``: ``"z"`` (<Z_q> on each system qubit, n_obs = n) or ``"probs"`` (Born
-      probabilities of the 2**n basis states);
+    * ``readout``: what of the A-valued readout R = X^H (O (x) I_d) X the head sees: ``"z"``
+      (its diagonal for O = Z_q on each system qubit, n_obs = n), ``"probs"`` (its diagonal for
+      the Born probabilities of the 2**n basis states), ``"full"`` (every entry of R for O = Z_q:
+      circuit s gets row s, real and imaginary parts, 2 d n features; the off-diagonal entries are
+      the interference between circuits, zero without interaction) or ``"inner"`` (the A-valued
+      inner product <a, R_k> = a^H R_k with a learned a in A = M_d(C), Z_q observables: circuit s
+      gets Re (a^H R_k)[s, s]; a = I is "z");
     * ``combine``: ``"mean"`` (each circuit has its own affine head; logits averaged) or
-      ``"linear"`` (one linear head on the concatenated d * n_obs features);
+      ``"linear"`` (one linear head on the concatenated d * F features);
     * ``mode``: ``"shared"`` (every circuit sees the same image: ``x (B, *in_shape)`` ->
       logits ``(B, n_classes)``) or ``"tasks"`` (circuit j gets its own image and head:
       ``x (B, d, *in_shape)`` -> logits ``(B, d, n_classes)``);
@@ -200,6 +223,8 @@ class QCStarNet(nn.Module):
         max_chunk: int = 4,
         interaction_init: float = 0.0,
         device: str | torch.device | None = None,
+        placement: str = "all",
+        control_qubit: int = 0,
     ):
         super().__init__()
         n = _positive_int("n_qubits", n_qubits)
@@ -215,8 +240,9 @@ class QCStarNet(nn.Module):
             raise ConfigError(f"QCStarNet: rotations must be a non-empty sequence of RX/RY/RZ, got {tuple(rotations)}")
         choices = {
             "entangler": (entangler, ENTANGLERS),
-            "interaction": (interaction, ("none", "global")),
-            "readout": (readout, ("z", "probs")),
+            "interaction": (interaction, INTERACTIONS),
+            "readout": (readout, READOUTS),
+            "placement": (placement, PLACEMENTS),
             "combine": (combine, ("mean", "linear")),
             "mode": (mode, ("shared", "tasks")),
         }
@@ -246,6 +272,13 @@ class QCStarNet(nn.Module):
             raise ConfigError(f"QCStarNet: angle_net must be an nn.Module or 'linear'/'mlp'/'cnn', got {type(angle_net).__name__}")
         if angle_net == "cnn" and len(shape) != 2:
             raise ConfigError(f"QCStarNet: angle_net='cnn' needs 2-d images, in_shape=(H, W); got in_shape={shape}")
+        if isinstance(control_qubit, bool) or not isinstance(control_qubit, (int, np.integer)) or not 0 <= control_qubit < n:
+            raise ConfigError(f"QCStarNet: control_qubit must be a system qubit in 0..{n - 1}, got {control_qubit!r}")
+        if placement != "all" and L < 2:
+            raise ConfigError(
+                f"QCStarNet: placement={placement!r} puts V between two layers and needs n_layers >= 2, got {L} "
+                "(a V after the last layer cannot change the readout); use placement='all'"
+            )
         dev = _resolve_device(device)
         self.n_qubits = n
         self.n_circuits = d
@@ -263,8 +296,14 @@ class QCStarNet(nn.Module):
         self.n_index = a = algebra.n_index_qubits(d)
         self.n_padded = 2**a
         self.max_chunk = max_chunk
-        self.n_obs = n if readout == "z" else 2**n
-        self.has_interaction = interaction == "global" and d > 1
+        self.placement = placement
+        self.control_qubit = int(control_qubit)
+        self.n_obs = 2**n if readout == "probs" else n
+        # features per circuit: row s of R (real and imaginary parts) for "full", else diag(R)
+        self.n_features = 2 * d * self.n_obs if readout == "full" else self.n_obs
+        self.has_interaction = interaction != "none" and d > 1
+        # layers after which V acts: every layer, or one between two layers (where it can act)
+        self.interaction_layers = tuple(range(L)) if placement == "all" else ((0,) if placement == "start" else (L - 2,))
         self._check_construction_memory(angle_net, hidden)
 
         gen = None
@@ -283,17 +322,26 @@ class QCStarNet(nn.Module):
                 self.angle_net = MLPAngles(in_features=in_features, out_shape=out_shape, hidden=hidden)
             else:
                 self.angle_net = CNNAngles(in_shape=shape, out_shape=out_shape)
+            n_slots = len(self.interaction_layers)
+            self.interaction_phases = None
             if self.has_interaction:
-                # K_l = tril(P_l, -1) + i triu(P_l): d*d real parameters, zero at init (V_l = I)
-                # NB: V = I is a stationary point of every readout diag(R) (mixing moves amplitude into
-                # orthogonal blocks, a second-order effect), so gradients w.r.t. K vanish exactly at
-                # K = 0; interaction_init > 0 draws K with that standard deviation to break the tie.
-                p0 = torch.zeros(L, d, d, dtype=self.real_dtype)
-                if interaction_init:
-                    p0 = float(interaction_init) * torch.randn(L, d, d, dtype=self.real_dtype)
+                # K_l = tril(P_l, -1) + i triu(P_l): d*d real parameters. "global": V_l = exp(K_l - K_l^H),
+                # K_l = 0 at init (V_l = I). NB: V = I is a stationary point of the diagonal readout (mixing
+                # moves amplitude into orthogonal blocks, a second-order effect), so gradients w.r.t. K vanish
+                # there; interaction_init > 0 draws K with that standard deviation, and the "full" / "inner"
+                # readouts see the first-order (off-diagonal) change of R.
+                if interaction == "global":
+                    p0 = torch.zeros(n_slots, d, d, dtype=self.real_dtype)
+                    if interaction_init:  # no draw at 0: the other parameters keep their seeded values
+                        p0 = float(interaction_init) * torch.randn(n_slots, d, d, dtype=self.real_dtype)
+                else:
+                    # "controlled": V_l = W_l diag(exp(i phi_l)) W_l^H with W_l = exp(K_l - K_l^H); W_l a random
+                    # eigenbasis, phi_l (the strength) drawn at std interaction_init (0: V_l = I exactly)
+                    p0 = torch.randn(n_slots, d, d, dtype=self.real_dtype)
+                    self.interaction_phases = nn.Parameter(float(interaction_init) * torch.randn(n_slots, d, dtype=self.real_dtype))
                 self.interaction_params = nn.Parameter(p0)
                 if strength is not None:
-                    t = torch.full((L,), float(strength), dtype=self.real_dtype)
+                    t = torch.full((n_slots,), float(strength), dtype=self.real_dtype)
                     if learn_strength:
                         self.strength = nn.Parameter(t)
                     else:
@@ -303,21 +351,29 @@ class QCStarNet(nn.Module):
             else:
                 self.interaction_params = None
                 self.strength = None
+            if readout == "inner":
+                # the learned element a of A = M_d(C) of the readout Re diag(<a, R_k>) = Re diag(a^H R_k);
+                # a = I is the diagonal readout, so a starts near I with off-diagonal entries (a = I, V = I
+                # together would be a stationary point again)
+                a0 = torch.eye(d, dtype=self.real_dtype) + 0.3 * torch.randn(d, d, dtype=self.real_dtype)
+                self.readout_element = nn.Parameter(torch.stack([a0, 0.3 * torch.randn(d, d, dtype=self.real_dtype)]))
+            else:
+                self.readout_element = None
             if combine == "linear" and mode == "shared":
-                self.head = nn.Linear(d * self.n_obs, n_classes)
+                self.head = nn.Linear(d * self.n_features, n_classes)
                 self.head_weight = None
                 self.head_bias = None
             else:
                 self.head = None
-                bound = 1.0 / math.sqrt(self.n_obs)
-                self.head_weight = nn.Parameter(torch.empty(d, self.n_obs, n_classes).uniform_(-bound, bound))
+                bound = 1.0 / math.sqrt(self.n_features)
+                self.head_weight = nn.Parameter(torch.empty(d, self.n_features, n_classes).uniform_(-bound, bound))
                 self.head_bias = nn.Parameter(torch.zeros(d, n_classes))
         finally:
             if gen is not None:
                 gen.__exit__(None, None, None)
         self.register_buffer("_anchor", torch.zeros(0), persistent=False)  # follows .to(device): where the net lives
         self.to(self.real_dtype)
-        if readout == "z":
+        if readout != "probs":
             self.register_buffer("_table", algebra.z_table(n, dtype=self.real_dtype), persistent=False)
         else:  # Born probabilities: the identity table, never built (readout_diagonal's table=None)
             self._table = None
@@ -336,8 +392,8 @@ class QCStarNet(nn.Module):
         angle_params = {"linear": (pixels + 1) * angles, "mlp": (pixels + 1) * hidden + (hidden + 1) * angles,
                         "cnn": 2 * 8 * ((self.in_shape[-2] + 1) // 2) * ((self.in_shape[-1] + 1) // 2) * angles}
         count = (angle_params.get(angle_net, 0) if isinstance(angle_net, str) else 0)
-        count += L * d * d if self.has_interaction else 0
-        count += d * self.n_obs * self.n_classes + d * self.n_classes
+        count += len(self.interaction_layers) * (d * d + d) if self.has_interaction else 0
+        count += d * self.n_features * self.n_classes + d * self.n_classes + 2 * d * d
         placeholders = L * n * len(self.rotations) * 2**a  # the template's (float64) and its index tables (int64)
         check_memory(count * real + 16 * placeholders, f"the parameters of QCStarNet(n_qubits={n}, n_circuits={d}, n_layers={L})", factor=3)
         columns = d if self.has_interaction else 1
@@ -352,9 +408,16 @@ class QCStarNet(nn.Module):
 
     # -- the template ------------------------------------------------------------
     def _build_template(self) -> Circuit:
-        """One multiplexed rotation per (layer, qubit, rotation), CX entanglers, a slot per V_l.
+        """One multiplexed rotation per (layer, qubit, rotation), CX entanglers, the interaction.
 
-        Placeholders follow :meth:`template_values`: values ``(B, L, n, R, 2**a)`` flattened.
+        Placeholders follow :meth:`template_values`: the angles ``(B, L, n, R, 2**a)`` flattened,
+        then (``interaction="controlled"``) the eigenphases ``(S, 2**a)`` of the S interactions.
+        "global" V_l is one matrix slot on the index register. "controlled" V_l (applied when
+        system qubit q is |1>) is ``W_l . C-D_l . W_l^H`` with ``V_l = W_l D_l W_l^H``, and
+        ``C-D_l = sum_c |c><c| (x) diag(1, e^(i phi_c))`` on qubit q is a multiplexed RZ(phi_c) on q
+        times the index-register phase ``diag(e^(i phi_c / 2))``, folded into the slot of W_l: two
+        matrix slots (W_l^H, W_l D_l^(1/2)) around one multiplexed RZ, all of which the column
+        simulator and the exporters already run.
         """
         n, a, L, dp = self.n_qubits, self.n_index, self.n_layers, self.n_padded
         index = list(range(n, n + a))
@@ -363,7 +426,10 @@ class QCStarNet(nn.Module):
         circ = Circuit(n + a, metadata=meta)
         slots = []
         pairs = entangler_pairs(n, self.entangler)
+        n_angles = L * n * r_count * dp
+        bounds = []  # (first op, end op) of every layer
         for l in range(L):
+            first = len(circ.ops)
             for q in range(n):
                 for r, name in enumerate(self.rotations):
                     start = ((l * n + q) * r_count + r) * dp
@@ -374,11 +440,20 @@ class QCStarNet(nn.Module):
                         circ.append(Op(name, (q,), (idx[0],)))
             for c, t in pairs:
                 circ.cx(c, t)
-            if self.has_interaction:
+            if self.has_interaction and l in self.interaction_layers:
+                eye = torch.eye(dp, dtype=torch.complex128)
                 slots.append(len(circ.ops))
-                circ.unitary(torch.eye(dp, dtype=torch.complex128), index)
-        circ.metadata.update(template=True, n_parameters=L * n * r_count * dp, matrix_slots=tuple(slots))
-        self._ops_per_layer = n * r_count + len(pairs) + (1 if self.has_interaction else 0)
+                circ.unitary(eye, index)
+                if self.interaction == "controlled":
+                    k = self.interaction_layers.index(l)
+                    phases = torch.arange(n_angles + k * dp, n_angles + (k + 1) * dp, dtype=torch.float64)
+                    circ.mux("rz", phases, target=self.control_qubit, controls=index)
+                    slots.append(len(circ.ops))
+                    circ.unitary(eye, index)
+            bounds.append((first, len(circ.ops)))
+        n_phases = len(self.interaction_layers) * dp if self.has_interaction and self.interaction == "controlled" else 0
+        circ.metadata.update(template=True, n_parameters=n_angles + n_phases, matrix_slots=tuple(slots))
+        self._layer_bounds = bounds
         return circ
 
     def template_circuit(self) -> Circuit:
@@ -390,9 +465,10 @@ class QCStarNet(nn.Module):
         return self._template
 
     def template_values(self, x: Tensor) -> Tensor:
-        """The template's values for images ``x``: ``(B, P)``, P = L * n * R * 2**a (padded circuits: 0).
+        """The template's values for images ``x``: ``(B, P)``: the angles, P = L * n * R * 2**a (padded
+        circuits: 0), then for ``interaction="controlled"`` the eigenphases of every V_l (same in each row).
 
-        Differentiable in the angle net's parameters.
+        Differentiable in the angle net's (and the phases') parameters.
         """
         xx, _ = self._check_input(x)
         return self._values(self._angles(xx))
@@ -401,12 +477,35 @@ class QCStarNet(nn.Module):
         pad = self.n_padded - self.n_circuits
         if pad:
             angles = torch.nn.functional.pad(angles, (0, 0, 0, 0, 0, pad))  # identity rotations
-        return angles.permute(0, 1, 3, 4, 2).reshape(angles.shape[0], -1)  # (B, L, n, R, dp)
+        values = angles.permute(0, 1, 3, 4, 2).reshape(angles.shape[0], -1)  # (B, L, n, R, dp)
+        if self.interaction_phases is None:
+            return values
+        phases = self._phases(values.dtype).reshape(1, -1).expand(values.shape[0], -1)
+        return torch.cat([values, phases], dim=1)
+
+    def _phases(self, real: torch.dtype) -> Tensor:
+        """Eigenphases of the controlled V_l, times the strength, padded: ``(S, 2**a)``."""
+        phi = self.interaction_phases.to(real)
+        if self.strength is not None:
+            phi = phi * self.strength.to(real)[:, None]
+        return torch.nn.functional.pad(phi, (0, self.n_padded - self.n_circuits))
 
     def template_matrices(self, *, dtype: torch.dtype | None = None) -> list[Tensor]:
-        """The template's matrix slots: the interaction unitaries V_l (none without interaction),
-        computed in ``dtype`` (default the net's)."""
-        return list(self.interaction_unitaries(dtype=dtype).unbind(0)) if self.has_interaction else []
+        """The template's matrix slots, computed in ``dtype`` (default the net's): V_l for
+        ``interaction="global"``, the pair (W_l^H, W_l D_l^(1/2)) for "controlled", none without
+        interaction."""
+        if not self.has_interaction:
+            return []
+        if self.interaction == "global":
+            return list(self.interaction_unitaries(dtype=dtype).unbind(0))
+        dtype = self.dtype if dtype is None else dtype
+        w = self._padded(torch.linalg.matrix_exp(self._generators(dtype)), dtype)
+        real = torch.float64 if dtype == torch.complex128 else torch.float32
+        half = torch.polar(torch.ones_like(self._phases(real)), self._phases(real) / 2).to(dtype)
+        out = []
+        for w_l, h_l in zip(w.unbind(0), half.unbind(0)):
+            out += [w_l.mH.resolve_conj(), w_l * h_l[None, :]]  # a materialised W^H: exporters read its numbers
+        return out
 
     # -- parameters --------------------------------------------------------------
     @property
@@ -414,26 +513,42 @@ class QCStarNet(nn.Module):
         return self._anchor.device
 
     def interaction_unitaries(self, *, dtype: torch.dtype | None = None) -> Tensor:
-        """V_l for every layer, padded to the index register: ``(L, 2**a, 2**a)`` (identity without interaction).
+        """V_l of every interaction, padded to the index register: ``(S, 2**a, 2**a)``; S = L for
+        ``placement="all"``, else 1 (``(L, 2**a, 2**a)`` identities without interaction). For
+        ``interaction="controlled"`` V_l is the unitary applied when the control qubit is |1>.
 
         ``dtype`` (default the net's) is the precision of the matrix exponential itself: an export
         asks for complex128, so that V_l is unitary to ~1e-15 rather than a complex64 result cast up
         (unitary only to ~1e-6, which complex128 circuits refuse)."""
         dtype = self.dtype if dtype is None else dtype
-        L, d, dp = self.n_layers, self.n_circuits, self.n_padded
-        device = self._device
+        L, dp = self.n_layers, self.n_padded
         if not self.has_interaction:
-            return torch.eye(dp, dtype=dtype, device=device).expand(L, dp, dp)
+            return torch.eye(dp, dtype=dtype, device=self._device).expand(L, dp, dp)
+        real = torch.float64 if dtype == torch.complex128 else torch.float32
+        gen = self._generators(dtype)
+        if self.interaction == "controlled":
+            w = torch.linalg.matrix_exp(gen)
+            phi = self._phases(real)[:, : self.n_circuits]
+            v = (w * torch.polar(torch.ones_like(phi), phi).to(dtype)[:, None, :]) @ w.mH
+        else:
+            if self.strength is not None:
+                gen = gen * self.strength.to(real).to(dtype)[:, None, None]
+            v = torch.linalg.matrix_exp(gen)  # (S, d, d)
+        return self._padded(v, dtype)
+
+    def _generators(self, dtype: torch.dtype) -> Tensor:
+        """The skew-Hermitian K_l - K_l^H of every interaction: ``(S, d, d)``."""
         real = torch.float64 if dtype == torch.complex128 else torch.float32
         p = self.interaction_params.to(real)
         k = torch.complex(torch.tril(p, -1), torch.triu(p)).to(dtype)
-        gen = k - k.conj().transpose(-1, -2)
-        if self.strength is not None:
-            gen = gen * self.strength.to(real).to(dtype)[:, None, None]
-        v = torch.linalg.matrix_exp(gen)  # (L, d, d)
-        if dp == d:
+        return k - k.conj().transpose(-1, -2)
+
+    def _padded(self, v: Tensor, dtype: torch.dtype) -> Tensor:
+        """``(S, d, d)`` unitaries as ``V (+) I`` on the 2**a-dimensional index register."""
+        if self.n_padded == self.n_circuits:
             return v
-        full = torch.eye(dp, dtype=dtype, device=device).repeat(L, 1, 1)
+        d = self.n_circuits
+        full = torch.eye(self.n_padded, dtype=dtype, device=self._device).repeat(v.shape[0], 1, 1)
         full[:, :d, :d] = v
         return full
 
@@ -442,10 +557,12 @@ class QCStarNet(nn.Module):
         def count(params) -> int:
             return sum(p.numel() for p in params if p is not None and p.requires_grad)
 
-        inter = count([self.interaction_params, self.strength if isinstance(self.strength, nn.Parameter) else None])
+        inter = count([self.interaction_params, self.interaction_phases,
+                       self.strength if isinstance(self.strength, nn.Parameter) else None])
         head = count(list(self.head.parameters()) if self.head is not None else [self.head_weight, self.head_bias])
         angle = count(self.angle_net.parameters())
-        return {"angle_net": angle, "interaction": inter, "head": head, "total": count(self.parameters())}
+        return {"angle_net": angle, "interaction": inter, "head": head, "readout": count([self.readout_element]),
+                "total": count(self.parameters())}
 
     # -- angles ------------------------------------------------------------------
     def _check_input(self, x: Any) -> tuple[Tensor, bool]:
@@ -559,12 +676,21 @@ class QCStarNet(nn.Module):
         return psi[0] if single else psi
 
     def features(self, x: Tensor) -> Tensor:
-        """Per-circuit expectations, the diagonal of the readout: ``(B, d, n_obs)``."""
+        """Per-circuit features ``(B, d, F)`` that the head reads: ``diag(R)`` (F = n_obs) for the
+        "z" / "probs" readouts, row s of R as real and imaginary parts (F = 2 d n) for "full",
+        ``Re diag(a^H R_k)`` (F = n) for "inner"."""
         xx, single = self._check_input(x)
         f = self._features(xx)
         return f[0] if single else f
 
     def _features(self, xx: Tensor) -> Tensor:
+        if self.readout_kind in ("full", "inner"):
+            r = self._readout(xx)  # (B, d, d, n)
+            if self.readout_kind == "full":
+                return torch.cat([r.real, r.imag], dim=-1).flatten(2)  # circuit s: (Re R[s, t, :], Im R[s, t, :]) per t
+            a = torch.complex(self.readout_element[0], self.readout_element[1]).to(r.dtype)
+            # diag(a^H R_k)[s] = sum_t conj(a[t, s]) R_k[t, s]
+            return (a.conj()[None, :, :, None] * r).sum(1).real
         if self.has_interaction:
             # the module element X in its blocked layout (B, 2**a, 2**n, d): a view, no copy
             x = self._simulate(xx, "diag").permute(0, 2, 3, 1)
@@ -575,20 +701,29 @@ class QCStarNet(nn.Module):
         return algebra.readout_diagonal(x, self._table, index_blocks=True)
 
     def readout(self, x: Tensor) -> Tensor:
-        """The A-valued readout ``R = X^H (O (x) I_d) X``: ``(B, d, d, n_obs)``, Hermitian in (d, d)."""
+        """The A-valued readout ``R = X^H (O (x) I_d) X``: ``(B, d, d, n_obs)``, Hermitian in (d, d)
+        (O = Z_q for every readout but "probs", whose O are the basis projectors)."""
         xx, single = self._check_input(x)
+        r = self._readout(xx)
+        return r[0] if single else r
+
+    def _readout(self, xx: Tensor) -> Tensor:
         b, d, m = xx.shape[0], self.n_circuits, 2**self.n_qubits
+        table = self._table if self._table is not None else algebra.probs_table(self.n_qubits, dtype=self.real_dtype,
+                                                                                  device=self._device)
+        if not self.has_interaction:
+            # independent circuits: X is block diagonal, so R is diagonal (exactly) and diag(R) is cheap
+            x = self._simulate(xx, "blocks")[:, 0, :d].transpose(1, 2).unsqueeze(1)
+            diag = algebra.readout_diagonal(x, table, index_blocks=True)  # (B, d, n_obs)
+            return torch.diag_embed(diag.transpose(1, 2)).permute(0, 2, 3, 1).to(self.dtype)
         itemsize = 16 if self.dtype == torch.complex128 else 8
         # the diagonal-observable readout weighs every column block by every observable at once
         check_memory(b * self.n_padded * self.n_obs * m * d * itemsize, f"the A-valued readout of {b} sample(s)", factor=2)
-        X = algebra.from_states(self._simulate(xx, "diag").reshape(b, d, -1))  # (B, M, d)
-        table = self._table if self._table is not None else algebra.probs_table(self.n_qubits, dtype=self.real_dtype,
-                                                                                  device=self._device)
-        r = algebra.readout(X, table.to(self.dtype), diagonal=True)
-        return r[0] if single else r
+        x = self._simulate(xx, "diag").permute(0, 2, 3, 1)  # (B, 2**a, 2**n, d), a view
+        return algebra.readout(x, table.to(self.dtype), diagonal=True, index_blocks=True)
 
     def logits_from_features(self, f: Tensor) -> Tensor:
-        """Head: features ``(B, d, n_obs)`` -> logits ``(B, C)`` (shared) or ``(B, d, C)`` (tasks)."""
+        """Head: features ``(B, d, F)`` -> logits ``(B, C)`` (shared) or ``(B, d, C)`` (tasks)."""
         if self.head is not None:
             return self.head(f.flatten(1))
         per = (f.transpose(0, 1) @ self.head_weight).transpose(0, 1) + self.head_bias  # (B, d, C)
@@ -609,8 +744,7 @@ class QCStarNet(nn.Module):
         if xx.shape[0] != 1:
             raise ShapeError("layer_unitaries takes one input (no batch axis)")
         bound = bind_template(self._template, self._values(self._angles(xx))[0], matrices=self.template_matrices())
-        k = self._ops_per_layer
-        layers = [Circuit(bound.n_qubits, bound.ops[l * k:(l + 1) * k]) for l in range(self.n_layers)]
+        layers = [Circuit(bound.n_qubits, bound.ops[first:end]) for first, end in self._layer_bounds]
         return torch.stack([unitary_matrix(c, dtype=self.dtype, device=self._device) for c in layers])
 
     # -- export --------------------------------------------------------------------
@@ -665,5 +799,9 @@ class QCStarNet(nn.Module):
         return (
             f"n_qubits={self.n_qubits}, n_circuits={self.n_circuits}, n_layers={self.n_layers}, "
             f"rotations={self.rotations}, entangler={self.entangler!r}, interaction={self.interaction!r}, "
-            f"readout={self.readout_kind!r}, combine={self.combine!r}, mode={self.mode!r}"
+            f"placement={self.placement!r}, readout={self.readout_kind!r}, combine={self.combine!r}, mode={self.mode!r}"
         )
+
+    def structure_options(self) -> dict[str, Any]:
+        """The constructor options of the interaction's structure (for :func:`qcstar.train.model_config`)."""
+        return {"placement": self.placement, "control_qubit": self.control_qubit}

@@ -170,7 +170,7 @@ def model_config(model: nn.Module) -> dict[str, Any] | None:
         "entangler": str(model.entangler), "interaction": str(model.interaction), "angle_net": angle_net,
         "readout": str(model.readout_kind), "combine": str(model.combine), "mode": str(model.mode),
         "in_shape": [int(s) for s in model.in_shape], "dtype": str(model.dtype).removeprefix("torch."),
-        "max_chunk": int(model.max_chunk),
+        "max_chunk": int(model.max_chunk), **model.structure_options(),
         # only whether a strength exists and trains shapes the parameters; its value is a weight
         "strength": None if strength is None else 1.0,
         "learn_strength": isinstance(strength, nn.Parameter),

@@ -90,13 +90,14 @@ def test_single_circuit_is_plain_pqc():
     assert (net.circuit_states(x)[0] - ref).abs().max() < 1e-12
 
 
-@pytest.mark.parametrize("d", [2, 3, 4])
-def test_to_circuit_matches_joint_states_ours_and_qiskit(d):
+@pytest.mark.parametrize(("d", "form"), [(2, {}), (3, {}), (4, {}),
+                                         (3, {"interaction": "controlled", "placement": "end", "interaction_init": 0.5})])
+def test_to_circuit_matches_joint_states_ours_and_qiskit(d, form):
     from qiskit.quantum_info import Statevector
 
     from qcstar.circuits.interop import to_qiskit
 
-    net = make(d)
+    net = make(d, **form)
     x = images(None, seed=d)
     for s in range(d):
         js = net.joint_states(x, source=s)
@@ -236,6 +237,20 @@ _OPTIONS = [
     {"dtype": torch.complex64},
     {"n_circuits": 1},
     {"n_circuits": 2, "n_qubits": 1},
+    {"interaction": "controlled"},
+    {"interaction": "controlled", "n_circuits": 2},
+    {"interaction": "controlled", "n_circuits": 4, "control_qubit": 2, "rotations": ("RX", "RY")},
+    {"interaction": "controlled", "placement": "end", "strength": 0.5},
+    {"interaction": "controlled", "placement": "start", "readout": "full"},
+    {"placement": "start"},
+    {"placement": "end", "n_layers": 3},
+    {"readout": "full"},
+    {"readout": "full", "combine": "linear"},
+    {"readout": "full", "mode": "tasks"},
+    {"readout": "full", "interaction": "none"},
+    {"readout": "inner"},
+    {"readout": "inner", "interaction": "controlled"},
+    {"readout": "inner", "interaction": "none"},
 ]
 
 
@@ -304,3 +319,142 @@ def test_export_of_a_complex64_net_has_exactly_unitary_interactions():
     assert unitarity_error(net.interaction_unitaries().to(torch.complex128)) > 1e-9  # the cast would not do
     psi = circuits.simulate(c, dtype=torch.complex128)
     assert abs(float(psi.abs().pow(2).sum()) - 1.0) < 1e-12
+
+
+# -- issue 13: readouts that use all of R, controlled interaction, placement ---------------------
+
+_FORMS = [{"interaction": "global", "placement": p} for p in ("all", "start", "end")] + [
+    {"interaction": "controlled", "placement": p} for p in ("all", "start", "end")]
+
+
+def _kron_index(v: torch.Tensor, diag_sys: torch.Tensor) -> torch.Tensor:
+    """``v (x) diag(diag_sys)`` in the joint layout (index register most significant)."""
+    return torch.kron(v, torch.diag(diag_sys.to(v.dtype)))
+
+
+@pytest.mark.parametrize("form", _FORMS, ids=lambda f: f"{f['interaction']}-{f['placement']}")
+def test_every_form_is_unitary_and_is_the_documented_product(form):
+    """W_l = (interaction) . blockdiag(U_l,j): with (V_l (x) I) for "global", with
+    |0><0|_q (x) I + |1><1|_q (x) V_l for "controlled", and only after the placed layers."""
+    d, n, L = 3, 3, 3
+    net = make(d, n=n, layers=L, interaction_init=0.4, control_qubit=1, **form)
+    plain = make(d, n=n, layers=L, interaction="none")
+    plain.load_state_dict(net.state_dict(), strict=False)
+    x = images(None)
+    w, w0 = net.layer_unitaries(x), plain.layer_unitaries(x)
+    eye = torch.eye(w.shape[-1], dtype=C128)
+    assert ((w.mH @ w) - eye).abs().max() < 1e-10
+    v = net.interaction_unitaries()
+    assert algebra.is_unitary(v, 1e-10) and v.shape[0] == len(net.interaction_layers)
+    bit = ((torch.arange(2**n) >> 1) & 1).to(torch.float64)  # control qubit 1
+    for l in range(L):
+        if l not in net.interaction_layers:
+            assert (w[l] - w0[l]).abs().max() < 1e-12
+            continue
+        vl = v[net.interaction_layers.index(l)]
+        if form["interaction"] == "global":
+            outer = torch.kron(vl, torch.eye(2**n, dtype=C128))
+        else:
+            outer = _kron_index(torch.eye(4, dtype=C128), 1 - bit) + _kron_index(vl, bit)
+        assert (w[l] - outer @ w0[l]).abs().max() < 1e-12
+        assert (w[l] - w0[l]).abs().max() > 1e-3  # it does interact
+
+
+def test_controlled_interaction_with_the_control_off_is_no_interaction():
+    """Rows where the control qubit is |0> (after the layer) are exactly the independent circuits'."""
+    net = make(4, n=3, layers=2, interaction="controlled", interaction_init=1.0)
+    plain = make(4, n=3, layers=2, interaction="none")
+    plain.load_state_dict(net.state_dict(), strict=False)
+    x = images(None)
+    w, w0 = net.layer_unitaries(x), plain.layer_unitaries(x)
+    off = ((torch.arange(4 * 8) & 1) == 0)  # control qubit 0 is |0>
+    assert (w[:, off] - w0[:, off]).abs().max() < 1e-12
+    assert (w[:, ~off] - w0[:, ~off]).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize(("form", "readout"), list(zip(_FORMS, ["z", "full", "inner", "inner", "z", "full"])),
+                         ids=lambda v: f"{v['interaction']}-{v['placement']}" if isinstance(v, dict) else v)
+def test_identity_interaction_equals_independent_circuits_for_every_form(form, readout):
+    """interaction_init = 0 is V = I exactly (controlled: zero eigenphases), whatever the form,
+    placement and readout: the same logits as the net without interaction."""
+    kw = dict(n_qubits=3, n_circuits=3, n_layers=3, in_shape=(4, 4), dtype=C128, seed=0, readout=readout)
+    net = QCStarNet(**kw, interaction_init=0.0, **form)
+    plain = QCStarNet(**kw, interaction="none")
+    plain.load_state_dict(net.state_dict(), strict=False)
+    x = images(3)
+    assert torch.allclose(net.interaction_unitaries(), torch.eye(4, dtype=C128).expand(len(net.interaction_layers), 4, 4))
+    assert (net(x) - plain(x)).abs().max() < 1e-12
+    for s in range(3):
+        js = net.joint_states(x[0], source=s).reshape(4, 8)
+        assert (js[s] - plain.circuit_states(x[0])[s]).abs().max() < 1e-12
+
+
+@pytest.mark.parametrize("interaction", ["global", "controlled"])
+def test_identity_is_stationary_only_for_the_diagonal_readout(interaction):
+    """At V = I the gradient w.r.t. the global interaction vanishes for diag(R) ("z", "probs"; E1
+    measured 1.8e-17) but not for the readouts that see the off-diagonal entries of R ("full",
+    "inner"). The controlled form is never stationary: to first order its V_l = I + i H_l adds
+    the phase gate exp(i H_l[s, s]) on the control qubit of circuit s - a gate inside each
+    circuit, not an exchange between circuits - so even diag(R) moves."""
+    x = torch.rand(8, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(8) % 10
+    for readout, zero in (("z", True), ("probs", True), ("full", False), ("inner", False)):
+        zero = zero and interaction == "global"
+        net = QCStarNet(n_qubits=3, n_circuits=2, n_layers=2, in_shape=(8, 8), interaction=interaction,
+                        interaction_init=0.0, readout=readout, seed=0, dtype=torch.complex128)
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        p = net.interaction_params if interaction == "global" else net.interaction_phases
+        (grad,) = torch.autograd.grad(loss, [p])
+        assert (float(grad.abs().max()) < 1e-12) is zero, readout
+        if not zero:
+            assert float(grad.abs().max()) > 1e-5, readout
+
+
+def test_full_and_inner_readouts_are_read_from_the_algebra_readout():
+    kw = dict(n_qubits=3, n_circuits=3, n_layers=2, in_shape=(4, 4), dtype=C128, seed=0, interaction_init=0.5)
+    x = images(2)
+    full = QCStarNet(**kw, readout="full")
+    r = full.readout(x)  # (B, d, d, n), Hermitian in (d, d)
+    assert r.shape == (2, 3, 3, 3) and (r - r.transpose(1, 2).conj()).abs().max() < 1e-12
+    X = algebra.from_states(full.states(x))
+    assert torch.allclose(r, algebra.readout(X, algebra.z_table(3), diagonal=True), atol=1e-12)
+    f = full.features(x).reshape(2, 3, 3, 2, 3)  # circuit s: (Re R[s, t, k], Im R[s, t, k]) for every t
+    assert torch.allclose(f[..., 0, :], r.real) and torch.allclose(f[..., 1, :], r.imag)
+    assert r[..., 0, 1, :].abs().max() > 1e-3  # interference between circuits is present
+    inner = QCStarNet(**kw, readout="inner")
+    a = torch.complex(*inner.readout_element.detach())
+    ri = inner.readout(x)
+    want = torch.einsum("ts,btsk->bsk", a.conj(), ri).real
+    assert torch.allclose(inner.features(x), want, atol=1e-12)
+    # a = I is the diagonal readout
+    z = QCStarNet(**kw, readout="z")
+    z.load_state_dict(inner.state_dict(), strict=False)
+    with torch.no_grad():
+        inner.readout_element.copy_(torch.stack([torch.eye(3), torch.zeros(3, 3)]))
+    assert torch.allclose(inner.features(x), z.features(x), atol=1e-12)
+
+
+def test_new_options_round_trip_through_a_checkpoint(tmp_path):
+    from qcstar import train
+
+    net = QCStarNet(n_qubits=2, n_circuits=3, n_layers=2, n_classes=3, in_shape=(4, 4), seed=0,
+                    interaction="controlled", placement="end", control_qubit=1, readout="inner", interaction_init=0.3)
+    config = train.model_config(net)
+    assert config["interaction"] == "controlled" and config["placement"] == "end" and config["control_qubit"] == 1
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(24, 4, 4, generator=g), torch.randint(0, 3, (24,), generator=g)
+    data = {"train": (x[:16], y[:16]), "test": (x[16:], y[16:])}
+    train.fit(net, data, epochs=1, batch_size=8, out_dir=tmp_path, progress=False, select="last")
+    rebuilt = train.load_model(tmp_path / train.CHECKPOINT)
+    assert (rebuilt.interaction, rebuilt.placement, rebuilt.control_qubit, rebuilt.readout_kind) == (
+        "controlled", "end", 1, "inner")
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), net.eval()(x))
+
+
+def test_new_option_mistakes_are_config_errors():
+    base = {"n_qubits": 2, "n_circuits": 2, "n_layers": 2}
+    for bad in ({"interaction": "local"}, {"readout": "offdiag"}, {"placement": "middle"}, {"control_qubit": 2},
+                {"control_qubit": -1}, {"control_qubit": True}, {"placement": "end", "n_layers": 1}):
+        with pytest.raises(ConfigError):
+            QCStarNet(**{**base, **bad})
