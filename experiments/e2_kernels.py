@@ -108,7 +108,12 @@ def row_specs(quick: bool) -> dict[str, dict]:
 #: The trained C*-nets of the same6k rows: ``qcstar train`` options (MNIST, 8 x 8, n = 6, L = 3).
 CSTAR_NETS = {"d1": ["--circuits", "1", "--interaction", "none"],
               "d4-none": ["--circuits", "4", "--interaction", "none"],
-              "d4-global": ["--circuits", "4", "--interaction", "global"]}
+              "d4-global": ["--circuits", "4", "--interaction", "global"],
+              # E1b's best setting (experiments/results/e1b_interaction.md, H1): the readout that uses R
+              # through a learned element of A, an MLP angle net; interaction started exactly at V = I
+              "inner-d4-none": ["--circuits", "4", "--interaction", "none", "--readout", "inner", "--angle-net", "mlp"],
+              "inner-d4-global": ["--circuits", "4", "--interaction", "global", "--interaction-init", "0",
+                                  "--readout", "inner", "--angle-net", "mlp"]}
 CSTAR_COMMON = ["--size", "8", "--qubits", "6", "--layers", "3", "--n-train", "10000", "--n-val", "1000",
                 "--n-test", "1000", "--epochs", "10", "--seed", "0", "--no-progress"]
 

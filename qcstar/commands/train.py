@@ -50,13 +50,22 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--layers", type=positive_int, default=3, help="gate layers L (default 3)")
     p.add_argument("--rotations", type=_rotations, default="RY,RZ", help="comma-separated rotations per layer (default RY,RZ)")
     p.add_argument("--entangler", choices=["ladder", "ring", "none"], default="ladder", help="CX pattern after each layer (default ladder)")
-    p.add_argument("--interaction", choices=["none", "global"], default="global", help="V_l (x) I among the circuits after each layer, or none (default global)")
+    p.add_argument("--interaction", choices=["none", "global", "controlled"], default="global",
+                   help="V_l (x) I among the circuits after each layer; controlled: V_l only where the system qubit "
+                        "--control-qubit is |1>; or none (default global)")
+    p.add_argument("--placement", choices=["all", "start", "end"], default="all",
+                   help="where the interaction acts: after every layer, only after the first, or only before the last "
+                        "(default all)")
+    p.add_argument("--control-qubit", type=int, default=0, help="the system qubit of --interaction controlled (default 0)")
     p.add_argument("--interaction-init", type=non_negative_float, default=0.05,
                    help="std of the interaction generators K_l at initialisation (default 0.05). 0 starts exactly "
                         "at V = I, which is a stationary point: the interaction then never trains")
     p.add_argument("--mode", choices=["shared", "tasks"], default="shared", help="shared: every circuit sees the image; tasks: one task per circuit (default shared)")
     p.add_argument("--angle-net", choices=["linear", "mlp", "cnn"], default="linear", help="classical net from image to gate angles (default linear)")
-    p.add_argument("--readout", choices=["z", "probs"], default="z", help="<Z_q> per qubit or Born probabilities (default z)")
+    p.add_argument("--readout", choices=["z", "probs", "full", "inner"], default="z",
+                   help="<Z_q> per qubit (the diagonal of the A-valued readout R), Born probabilities, all d x d "
+                        "entries of R per observable (full), or R's inner product with a learned element of A "
+                        "(inner) (default z)")
     p.add_argument("--combine", choices=["mean", "linear"], default="mean", help="how the circuits' features become logits (default mean)")
     p.add_argument("--epochs", type=positive_int, default=10, help="training epochs (default 10)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="images per step (default 64)")
@@ -100,7 +109,7 @@ def _check_memory(args: argparse.Namespace) -> None:
     from qcstar.train import training_memory_bytes
 
     need = training_memory_bytes(n_qubits=args.qubits, n_circuits=args.circuits, n_layers=args.layers,
-                                 interaction=args.interaction == "global", batch_size=args.batch_size)
+                                 interaction=args.interaction != "none", batch_size=args.batch_size)
     check_memory(need, f"qcstar train --qubits {args.qubits} --circuits {args.circuits} --layers {args.layers} "
                        f"--batch-size {args.batch_size} (one training step)")
 
@@ -142,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
                     rotations=tuple(r.strip() for r in args.rotations.split(",")), entangler=args.entangler,
                     interaction=args.interaction, angle_net=args.angle_net, readout=args.readout,
                     combine=args.combine, mode=args.mode, in_shape=tuple(x_tr.shape[1:]), seed=args.seed,
-                    interaction_init=args.interaction_init if args.interaction == "global" else 0.0)
+                    interaction_init=args.interaction_init if args.interaction != "none" else 0.0,
+                    placement=args.placement, control_qubit=args.control_qubit)
     note = getattr(splits, "note", "")
     if note:
         print(f"note: {note}")

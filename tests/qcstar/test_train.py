@@ -140,3 +140,19 @@ def test_training_memory_estimate_grows_with_the_state():
     assert train.training_memory_bytes(n_qubits=6, n_circuits=4, n_layers=3, interaction=False, batch_size=64) == small // 4
     huge = train.training_memory_bytes(n_qubits=30, n_circuits=4, n_layers=3, interaction=True, batch_size=64)
     assert huge > 1 << 45  # refused by check_memory on any machine we know
+
+
+def test_cli_train_with_the_interaction_forms_and_readouts_of_e1b(tmp_path):
+    """qcstar train builds the E1b options (controlled interaction, placement, full/inner readouts) and the
+    checkpoint rebuilds the same net."""
+    from qcstar.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--qubits", "3", "--circuits", "2", "--layers", "2", "--epochs", "1",
+                 "--size", "4", "--n-train", "64", "--n-val", "32", "--n-test", "32", "--interaction", "controlled",
+                 "--placement", "end", "--control-qubit", "1", "--readout", "inner", "--no-progress",
+                 "--out", str(out)]) == 0
+    net = train.load_model(out / "checkpoint.pt")
+    assert (net.interaction, net.placement, net.control_qubit, net.readout_kind) == ("controlled", "end", 1, "inner")
+    flags = json.loads((out / "result.json").read_text())["flags"]
+    assert flags["--interaction"] == "controlled" and flags["--readout"] == "inner"
