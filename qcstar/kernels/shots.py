@@ -1,0 +1,607 @@
+"""Kernels estimated from measurement shots on a backend (simulator, noisy simulator, device).
+
+:class:`~qcstar.kernels.FidelityKernel` and :class:`~qcstar.kernels.ProjectedKernel` take
+``shots=`` (README, "Kernels with shots"); with ``shots=None`` they stay exact Grams from states.
+With shots, ``backend=`` names where circuits run (a :mod:`qcstar.circuits.backends` spec such as
+``"torch"`` or ``"aer:fake_torino"``, or a Backend instance) and ``evaluate`` estimates the Gram:
+
+* ``method="compute-uncompute"`` (fidelity): the circuit ``U(y)^dagger U(x)|0>`` per entry,
+  ``K = P(0...0)``; a symmetric Gram runs only ``i < j`` (diagonal 1, or measured for the
+  depolarising correction). A parametric input (encoder template, Qiskit or PennyLane feature
+  map) is ONE template of ``2P`` parameters bound to rows ``[x_i, -x_j]``
+  (:func:`qcstar.circuits.adjoint.adjoint`); per-image circuits (AQCE) are composed per pair.
+  Binomial standard error ``sqrt(K (1 - K) / shots)``.
+* ``method="shadows"`` (fidelity): randomised measurements. Each state is measured in the same
+  ``n_bases`` random local Pauli bases (seeded), ``shots`` each: ``N * n_bases`` circuits, O(N)
+  instead of O(N^2). The overlap ``tr(rho_a rho_b)`` is estimated by the cross-correlation of
+  Elben et al. (arXiv:1812.02624, Eq. (2); arXiv:1909.01282, Eq. (1)) with common random unitaries:
+  ``2^n sum_{s,s'} (-2)^(-D[s,s']) P_a(s) P_b(s')`` averaged over bases, here for the local
+  Pauli-basis ensemble of the classical shadows of Huang, Kueng and Preskill (arXiv:2002.08953).
+  Per qubit that is ``(1 + 3 z_a z_b) / 2`` for the measured axis, so with the Walsh-Hadamard
+  transform ``W_a(k) = sum_s (-1)^(k.s) P_a(s)`` the estimate is
+  ``2^-n sum_k 3^|k| W_a(k) W_b(k)``: a GEMM of per-state features. The diagonal (purity) uses the
+  unbiased pair-of-distinct-shots form ``(S X - 2^n) / (S - 1)`` (Brydges et al., arXiv:1806.05747).
+  Standard errors from the spread over bases.
+* projected kernel: 3 circuits per state (every qubit in the X, Y and Z basis), ``<P_q>``
+  estimated from the bits; the squared feature distance is bias-corrected by the estimated shot
+  variances before ``exp(-gamma d^2)`` (Huang et al., arXiv:2011.01938).
+
+Noise mitigation (``mitigation=``, any of):
+
+* ``"readout"``: readout-error mitigation with mthree (arXiv:2108.12518; extra ``mitigation``):
+  per-qubit assignment matrices calibrated on the same backend (two circuits, all-0 and all-1
+  preparations), applied to every circuit's counts (quasi-probabilities);
+* ``"depolarizing"``: the global depolarising model of Hubregtsen et al. (arXiv:2105.02276,
+  Sec. IV, "split channel"): circuit (x, y) keeps the state with probability
+  ``sqrt(p_x p_y)``, ``K_noisy = sqrt(p_x p_y) K + (1 - sqrt(p_x p_y)) / 2^n``, with ``p_x``
+  solved from the measured diagonal ``K_noisy(x, x) = p_x + (1 - p_x) / 2^n``; solved for ``K``.
+  Costs N (and M) extra diagonal circuits;
+* PSD projection of symmetric Grams: ``enforce_psd=True`` of the kernel
+  (:func:`qcstar.kernels.enforce_psd`).
+
+Every run is recorded in ``kernel.last_run_`` (:class:`ShotReport`): standard errors, circuits,
+executions (circuits x shots), jobs and the measured diagonal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from qcstar.circuits import Circuit, Op
+from qcstar.circuits.adjoint import adjoint
+from qcstar.circuits.errors import ConfigError, ShapeError, require
+from qcstar.circuits.resources import check_memory
+from qcstar.circuits.template import bind_template
+
+Tensor = torch.Tensor
+
+__all__ = ["FIDELITY_METHODS", "MITIGATIONS", "CircuitSource", "Runner", "ShotReport", "ShotSettings", "circuit_source",
+           "depolarizing_correction", "pauli_basis_angles", "readout_matrices", "shadow_features",
+           "walsh_hadamard"]
+
+FIDELITY_METHODS = ("compute-uncompute", "shadows")
+MITIGATIONS = ("readout", "depolarizing")
+#: Euler angles (theta, phi, lambda) of the U gate that rotates a Pauli basis onto Z before measurement
+PAULI_ROTATIONS = {"Z": (0.0, 0.0, 0.0), "X": (math.pi / 2, 0.0, math.pi), "Y": (math.pi / 2, 0.0, math.pi / 2)}
+BASES = ("Z", "X", "Y")
+
+
+# --------------------------------------------------------------------------------------------------
+# settings and report
+@dataclass
+class ShotSettings:
+    """How a kernel estimates with shots (built from the kernel's keyword arguments)."""
+
+    backend: Any
+    shots: int
+    seed: int | None = None
+    n_bases: int = 50
+    mitigation: tuple[str, ...] = ()
+    measure_diagonal: bool = False
+    chunk_size: int = 2048
+    calibration_shots: int | None = None
+
+    @classmethod
+    def from_options(cls, *, backend: Any, shots: Any, seed: Any, n_bases: Any, mitigation: Any,
+                     measure_diagonal: Any, chunk_size: Any) -> "ShotSettings":
+        from qcstar.circuits.backends import get_backend
+
+        for name, value in (("shots", shots), ("n_bases", n_bases), ("chunk_size", chunk_size)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ConfigError(f"seed must be a non-negative int or None, got {seed!r}")
+        if isinstance(mitigation, str):
+            mitigation = (mitigation,)
+        mitigation = tuple(mitigation or ())
+        unknown = [m for m in mitigation if m not in MITIGATIONS]
+        if unknown:
+            raise ConfigError(f"mitigation must be a sequence of {MITIGATIONS}, got {unknown}; enforce_psd=True "
+                              "projects a Gram onto the PSD cone")
+        if backend == "ray":
+            raise ConfigError("backend='ray' computes exact Grams from states (shots=None); with shots, pass a "
+                              "circuit backend such as 'torch' or 'aer:fake_torino'")
+        return cls(backend=get_backend(backend), shots=int(shots), seed=None if seed is None else int(seed),
+                   n_bases=int(n_bases), mitigation=mitigation, measure_diagonal=bool(measure_diagonal),
+                   chunk_size=int(chunk_size))
+
+
+@dataclass
+class ShotReport:
+    """What one ``evaluate`` with shots cost and how precise it is."""
+
+    method: str
+    backend: str
+    shots: int
+    circuits: int = 0
+    executions: int = 0
+    jobs: int = 0
+    standard_error: np.ndarray | None = None
+    diagonal: dict[str, np.ndarray] = field(default_factory=dict)
+    mitigation: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "backend": self.backend, "shots": self.shots, "circuits": self.circuits,
+                "executions": self.executions, "jobs": self.jobs, "mitigation": list(self.mitigation)}
+
+
+# --------------------------------------------------------------------------------------------------
+# the circuits of a batch of inputs
+class CircuitSource:
+    """The circuits of N inputs: one template with values ``(N, P)``, or N explicit circuits."""
+
+    def __init__(self, *, n_qubits: int, template: Circuit | None = None, values: Tensor | None = None,
+                 circuits: Sequence[Circuit] | None = None):
+        self.n_qubits = int(n_qubits)
+        self.template = None if template is None else _without_phase(template)
+        self.values = values
+        self.circuits = None if circuits is None else list(circuits)
+        if self.template is not None and self.template.metadata.get("matrix_slots"):
+            raise ConfigError("a template with open matrix slots cannot be run with shots; bind its matrices first")
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0]) if self.template is not None else len(self.circuits)
+
+    @property
+    def is_template(self) -> bool:
+        return self.template is not None
+
+
+def _without_phase(template: Circuit) -> Circuit:
+    """The template with its global phase dropped (no measurement sees it; two phase placeholders cannot be joined)."""
+    meta = {k: v for k, v in template.metadata.items() if k != "phase_index"}
+    return Circuit(template.n_qubits, list(template.ops), 0.0, meta)
+
+
+def _shifted(template: Circuit, offset: int) -> list[Op]:
+    """The template's ops with every placeholder index moved by ``offset``."""
+    out = []
+    for op in template.ops:
+        if op.params:
+            params = tuple((p if isinstance(p, Tensor) else torch.tensor(float(p), dtype=torch.float64)) + offset
+                           for p in op.params)
+            op = Op(op.name, op.wires, params, None, op.controls, op.control_values, op.mux)
+        out.append(op)
+    return out
+
+
+def circuit_source(kernel: Any, x: Any) -> CircuitSource:
+    """The circuits of inputs ``x`` for a kernel's input kind (encoder, feature map or states)."""
+    from qcstar.circuits.template import templatize
+
+    fm, enc = kernel.feature_map, kernel.encoder
+    if fm is not None:
+        from .base import _as_real_parameters, _is_qiskit_circuit
+
+        if _is_qiskit_circuit(fm):
+            from qcstar.circuits.interop import template_from_qiskit
+
+            qt = template_from_qiskit(fm)
+            return CircuitSource(n_qubits=qt.n_qubits, template=qt.template, values=qt.values(_as_real_parameters(x)))
+        if isinstance(fm, Circuit):
+            return CircuitSource(n_qubits=fm.n_qubits, template=fm, values=_as_real_parameters(x))
+        if bool(getattr(fm, "is_parametric", False)) and hasattr(fm, "template_circuit"):
+            t = fm.template_circuit()
+            return CircuitSource(n_qubits=t.n_qubits, template=t, values=_as_real_parameters(x))
+        from qcstar.circuits.interop import from_pennylane
+        import functools
+
+        rows = _as_real_parameters(x)
+        batched = from_pennylane(functools.partial(fm, rows))
+        t, v = templatize(batched)
+        return CircuitSource(n_qubits=t.n_qubits, template=t, values=v.reshape(rows.shape[0], -1) if v.dim() == 2
+                             else v.expand(rows.shape[0], -1))
+    if enc is None:  # states: exact amplitude-encoding circuits prepare them
+        from qcstar.encoders import AmplitudeEncoder
+
+        s = x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
+        kernel.states(s)  # the same checks (complex, normalised, 2**n) as the exact kernel
+        enc = AmplitudeEncoder(sample_shape=(int(s.shape[-1]),))
+        x = s
+    if bool(getattr(enc, "is_parametric", False)):
+        try:
+            values = enc.parameters(x)
+        except ShapeError:  # e.g. complex amplitudes: no fixed template, per-sample circuits below
+            values = None
+        if values is not None:
+            t = enc.template_for(x) if hasattr(enc, "template_for") else enc.template_circuit()
+            return CircuitSource(n_qubits=t.n_qubits, template=t, values=values.detach().to(torch.float64))
+    circuits = [c.select(0) if c.batch_size == 1 else c for c in enc.circuits(x)]
+    return CircuitSource(n_qubits=circuits[0].n_qubits, circuits=[_without_phase(c) for c in circuits])
+
+
+# --------------------------------------------------------------------------------------------------
+# running circuits in chunks
+class Runner:
+    """Runs circuits on the settings' backend in chunks, counting circuits, executions and jobs."""
+
+    def __init__(self, settings: ShotSettings, report: ShotReport):
+        self.settings = settings
+        self.report = report
+        self.root = np.random.SeedSequence(settings.seed)
+        self.calls = 0
+
+    def _seed(self) -> int:
+        self.calls += 1
+        return int(np.random.SeedSequence([int(self.root.entropy) % (1 << 63), self.calls]).generate_state(1)[0] >> 1)
+
+    def probabilities(self, batches: Callable[[int, int], Circuit | list[Circuit]], count: int,
+                      reduce: Callable[[np.ndarray, int], Any]) -> list[Any]:
+        """``reduce(probabilities (k, 2**n), start)`` per chunk of the ``count`` circuits that
+        ``batches(start, stop)`` builds; probabilities are readout-mitigated when asked."""
+        s = self.settings
+        out = []
+        for start in range(0, count, s.chunk_size):
+            stop = min(start + s.chunk_size, count)
+            result = s.backend.run(batches(start, stop), shots=s.shots, seed=self._seed())
+            self.report.jobs += 1
+            self.report.circuits += stop - start
+            self.report.executions += (stop - start) * s.shots
+            out.append(reduce(self._probabilities(result), start))
+        return out
+
+    def _probabilities(self, result: Any) -> np.ndarray:
+        if "readout" in self.settings.mitigation:
+            return self._mitigated(result)
+        return np.stack([result.probabilities(i) for i in range(len(result))])
+
+    # -- readout mitigation --------------------------------------------------------------
+    def _mitigated(self, result: Any) -> np.ndarray:
+        n = len(result.measured[0])
+        if getattr(self, "_m3", None) is None or self._m3_n != n:
+            mthree = require("mthree", "mitigation", "readout-error mitigation (mitigation=('readout',))")
+            mit = mthree.M3Mitigation()
+            mit.cals_from_matrices(readout_matrices(self.settings.backend, n, shots=self.calibration_shots(),
+                                                    seed=self._seed(), report=self.report))
+            self._m3, self._m3_n = mit, n
+        quasi = self._m3.apply_correction([result.counts[i] for i in range(len(result))], list(range(n)))
+        probs = np.zeros((len(result), 2 ** n))
+        for i, q in enumerate(quasi):
+            for bits, value in q.items():
+                probs[i, int(bits, 2)] = value
+        return probs
+
+    def calibration_shots(self) -> int:
+        return self.settings.calibration_shots or max(8 * self.settings.shots, 8192)
+
+
+def readout_matrices(backend: Any, n_qubits: int, *, shots: int, seed: int | None = None,
+                     report: ShotReport | None = None) -> list[np.ndarray]:
+    """Per-qubit assignment matrices ``A[measured, prepared]`` (mthree's layout) from two circuits
+    run on ``backend``: all qubits in |0>, and all in |1> (X on every wire)."""
+    zero = Circuit(n_qubits)
+    for q in range(n_qubits):
+        zero.id(q)  # an op per wire, so that a device transpiler keeps every wire measured
+    ones = Circuit(n_qubits)
+    for q in range(n_qubits):
+        ones.x(q)
+    result = backend.run([zero, ones], shots=shots, seed=seed)
+    if report is not None:
+        report.jobs += 1
+        report.circuits += 2
+        report.executions += 2 * shots
+    p0, p1 = (result.probabilities(i) for i in range(2))
+    mats = []
+    for q in range(n_qubits):
+        bit = (np.arange(2 ** n_qubits) >> q) & 1
+        one_given_zero = float(p0[bit == 1].sum())
+        zero_given_one = float(p1[bit == 0].sum())
+        mats.append(np.array([[1 - one_given_zero, zero_given_one], [one_given_zero, 1 - zero_given_one]],
+                             dtype=np.float32))
+    return mats
+
+
+# --------------------------------------------------------------------------------------------------
+# compute-uncompute
+def _pair_rows(pairs: np.ndarray, a: CircuitSource, b: CircuitSource) -> Callable[[int, int], Any]:
+    """Builder of the circuits ``U(b_j)^dagger U(a_i)`` for ``pairs[start:stop]``."""
+    if a.is_template:
+        template = a.template
+        p = int(template.metadata["n_parameters"])
+        combined = Circuit(template.n_qubits, list(template.ops) + _shifted(adjoint(template), p), 0.0,
+                           {"template": True, "n_parameters": 2 * p})
+
+        def build(start: int, stop: int) -> Circuit:
+            idx = pairs[start:stop]
+            values = torch.cat([a.values[idx[:, 0]], -b.values[idx[:, 1]]], dim=1)  # the adjoint's values negated
+            return bind_template(combined, values)
+
+        return build
+    daggers: dict[int, Circuit] = {}
+
+    def build_explicit(start: int, stop: int) -> list[Circuit]:
+        out = []
+        for i, j in pairs[start:stop]:
+            if j not in daggers:
+                daggers[j] = adjoint(b.circuits[j])
+            out.append(a.circuits[i].compose(daggers[j]))
+        return out
+
+    return build_explicit
+
+
+def compute_uncompute(a: CircuitSource, b: CircuitSource | None, runner: "Runner") -> np.ndarray:
+    """The estimated Gram ``P(0...0)`` of ``U(b_j)^dagger U(a_i)|0>`` (``b=None``: symmetric, i < j)."""
+    settings, report = runner.settings, runner.report
+    symmetric = b is None
+    b = a if symmetric else b
+    if a.is_template != b.is_template:
+        raise ConfigError("both sides of a kernel must be templates or explicit circuits")
+    n, m = len(a), len(b)
+    if symmetric:
+        iu = np.triu_indices(n, k=1)
+        pairs = np.stack(iu, axis=1)
+    else:
+        pairs = np.stack(np.meshgrid(np.arange(n), np.arange(m), indexing="ij"), axis=-1).reshape(-1, 2)
+    check_memory(n * m * 8 * 2, f"a {n} x {m} kernel estimated with shots")
+    zero = np.concatenate(runner.probabilities(_pair_rows(pairs, a, b), len(pairs), lambda p, s: p[:, 0])) \
+        if len(pairs) else np.zeros(0)
+    gram = np.empty((n, m))
+    if symmetric:
+        gram[iu] = zero
+        gram.T[iu] = zero
+        np.fill_diagonal(gram, 1.0)
+    else:
+        gram[:] = zero.reshape(n, m)
+    need_diagonal = settings.measure_diagonal or "depolarizing" in settings.mitigation
+    if need_diagonal:
+        sides = {"x": a} if symmetric else {"x": a, "y": b}
+        for name, side in sides.items():
+            own = np.stack([np.arange(len(side))] * 2, axis=1)
+            report.diagonal[name] = np.concatenate(
+                runner.probabilities(_pair_rows(own, side, side), len(own), lambda p, s: p[:, 0]))
+        if symmetric:
+            np.fill_diagonal(gram, report.diagonal["x"])
+    se = np.sqrt(np.clip(gram * (1 - gram), 0, None) / settings.shots)
+    if symmetric and not need_diagonal:
+        np.fill_diagonal(se, 0.0)
+    report.standard_error = se
+    if "depolarizing" in settings.mitigation:
+        dx = report.diagonal["x"]
+        gram = depolarizing_correction(gram, dx, dx if symmetric else report.diagonal["y"], a.n_qubits)
+        if symmetric:
+            np.fill_diagonal(gram, 1.0)
+    return gram
+
+
+def depolarizing_correction(gram: np.ndarray, diagonal_x: np.ndarray, diagonal_y: np.ndarray,
+                            n_qubits: int) -> np.ndarray:
+    """Undo global depolarising noise (Hubregtsen et al., arXiv:2105.02276, "split channel").
+
+    Circuit (x, y) keeps its state with probability ``sqrt(p_x p_y)``:
+    ``K_noisy = sqrt(p_x p_y) K + (1 - sqrt(p_x p_y)) / 2^n``, where the measured diagonal gives
+    ``p_x = (K_noisy(x, x) - 2^-n) / (1 - 2^-n)`` (clipped to [1e-6, 1]). Returns ``K``.
+    """
+    dim = 2.0 ** n_qubits
+    gram = np.asarray(gram, dtype=np.float64)
+    dx, dy = (np.asarray(d, dtype=np.float64) for d in (diagonal_x, diagonal_y))
+    if dx.shape != (gram.shape[0],) or dy.shape != (gram.shape[1],):
+        raise ShapeError(f"diagonals of lengths {dx.shape} and {dy.shape} do not fit a Gram of shape {gram.shape}")
+    px = np.clip((dx - 1 / dim) / (1 - 1 / dim), 1e-6, 1.0)
+    py = np.clip((dy - 1 / dim) / (1 - 1 / dim), 1e-6, 1.0)
+    survival = np.sqrt(np.outer(px, py))
+    return (gram - (1 - survival) / dim) / survival
+
+
+# --------------------------------------------------------------------------------------------------
+# measurements in local Pauli bases (shadows, projected kernel)
+def pauli_basis_angles(bases: np.ndarray) -> Tensor:
+    """U-gate angles ``(..., 3 n)`` that rotate each qubit's basis (0 = Z, 1 = X, 2 = Y) onto Z."""
+    table = torch.tensor([PAULI_ROTATIONS[b] for b in BASES], dtype=torch.float64)
+    return table[torch.as_tensor(np.asarray(bases), dtype=torch.long)].flatten(-2)
+
+
+def _measured_rows(src: CircuitSource, bases: np.ndarray) -> Callable[[int, int], Any]:
+    """Builder of circuits ``(input i, setting r)`` (row ``i * R + r``) measured in ``bases[r]`` ``(R, n)``."""
+    n, settings = src.n_qubits, len(bases)
+    angles = pauli_basis_angles(bases)  # (R, 3n)
+    if src.is_template:
+        p = int(src.template.metadata["n_parameters"])
+        ops = list(src.template.ops)
+        for q in range(n):
+            ops.append(Op("u", (q,), tuple(torch.tensor(float(p + 3 * q + k), dtype=torch.float64) for k in range(3))))
+        measured = Circuit(n, ops, 0.0, {"template": True, "n_parameters": p + 3 * n})
+
+        def build(start: int, stop: int) -> Circuit:
+            rows = torch.arange(start, stop)
+            values = torch.cat([src.values[rows // settings], angles[rows % settings]], dim=1)
+            return bind_template(measured, values)
+
+        return build
+
+    def build_explicit(start: int, stop: int) -> list[Circuit]:
+        out = []
+        for row in range(start, stop):
+            c = src.circuits[row // settings].copy()
+            for q in range(n):
+                c.u(*(float(v) for v in angles[row % settings, 3 * q:3 * q + 3]), q)
+            out.append(c)
+        return out
+
+    return build_explicit
+
+
+def walsh_hadamard(probs: np.ndarray) -> np.ndarray:
+    """``W(k) = sum_s (-1)^(k.s) P(s)`` over the last axis (length ``2**n``): the expectations of the
+    Z-strings ``Z^k`` of the measured basis."""
+    shape = probs.shape
+    n = int(shape[-1]).bit_length() - 1
+    w = np.array(probs, dtype=np.float64).reshape(-1, *([2] * n))
+    for axis in range(1, n + 1):
+        lo, hi = np.take(w, 0, axis=axis), np.take(w, 1, axis=axis)
+        w = np.stack([lo + hi, lo - hi], axis=axis)
+    return w.reshape(shape)
+
+
+def _weights(n: int) -> np.ndarray:
+    """``sqrt(3^|k| / 2^n)`` per Z-string ``k``: the shadow estimator's reweighting of each Pauli string."""
+    popcount = np.array([bin(k).count("1") for k in range(2 ** n)])
+    return np.sqrt(3.0 ** popcount / 2.0 ** n)
+
+
+def shadow_bases(n_bases: int, n_qubits: int, seed: int | None) -> np.ndarray:
+    """``(n_bases, n_qubits)`` random local Pauli bases (0 = Z, 1 = X, 2 = Y), shared by every state."""
+    return np.random.default_rng(np.random.SeedSequence([0 if seed is None else seed, 0x5AD0])).integers(
+        0, 3, size=(n_bases, n_qubits))
+
+
+def shadow_features(src: CircuitSource, runner: "Runner") -> tuple[np.ndarray, np.ndarray]:
+    """Per-state features ``(N, R, 2**n)`` with ``tr(rho_a rho_b) ~ mean_r F_a[r] . F_b[r]`` and the
+    unbiased purity estimates ``(N,)`` (module docstring)."""
+    settings = runner.settings
+    n, r = src.n_qubits, settings.n_bases
+    if n > 14:
+        raise ConfigError(f"the shadow estimator here holds 2**n Walsh coefficients per state and basis; "
+                          f"{n} qubits is too many (at most 14)")
+    check_memory(len(src) * r * 2 ** n * 8 * 3, f"shadow features of {len(src)} states x {r} bases x 2**{n}")
+    bases = shadow_bases(r, n, settings.seed)
+    weights = _weights(n)
+    features = np.empty((len(src), r, 2 ** n))
+    flat = features.reshape(-1, 2 ** n)
+
+    def reduce(probs: np.ndarray, start: int) -> None:
+        flat[start:start + len(probs)] = walsh_hadamard(probs) * weights
+
+    runner.probabilities(_measured_rows(src, bases), len(src) * r, reduce)
+    s = settings.shots
+    self_overlap = np.einsum("nrk,nrk->nr", features, features)  # X_r = P^T M P per basis
+    purity = ((s * self_overlap - 2.0 ** n) / (s - 1)).mean(axis=1) if s > 1 else np.full(len(src), np.nan)
+    return features, purity
+
+
+def shadow_gram(fa: np.ndarray, fb: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The overlap estimates ``mean_r F_a[r] . F_b[r]`` and their standard errors over the bases."""
+    fb = fa if fb is None else fb
+    r = fa.shape[1]
+    total = np.zeros((fa.shape[0], fb.shape[0]))
+    squares = np.zeros_like(total)
+    for k in range(r):  # one GEMM per basis: the spread over bases gives the standard error
+        block = fa[:, k] @ fb[:, k].T
+        total += block
+        squares += block * block
+    mean = total / r
+    var = np.clip(squares / r - mean * mean, 0, None) / max(r - 1, 1)
+    return mean, np.sqrt(var)
+
+
+def shadows(a: CircuitSource, b: CircuitSource | None, runner: "Runner") -> np.ndarray:
+    """The shadow (randomised-measurement) estimate of the fidelity Gram."""
+    settings, report = runner.settings, runner.report
+    fa, purity_a = shadow_features(a, runner)
+    report.diagonal["x"] = purity_a
+    if b is None:
+        gram, se = shadow_gram(fa, None)
+        np.fill_diagonal(gram, purity_a if settings.measure_diagonal else 1.0)
+        if not settings.measure_diagonal:
+            np.fill_diagonal(se, 0.0)
+        dy = purity_a
+    else:
+        fb, dy = shadow_features(b, runner)
+        report.diagonal["y"] = dy
+        gram, se = shadow_gram(fa, fb)
+    report.standard_error = se
+    if "depolarizing" in settings.mitigation:
+        # a depolarised state has purity p^2 + (1 - p^2)/2^n: the same survival formula as the diagonal above
+        gram = depolarizing_correction(gram, purity_a, dy, a.n_qubits)
+        if b is None:
+            np.fill_diagonal(gram, 1.0)
+    return gram
+
+
+def pauli_features(src: CircuitSource, runner: "Runner") -> tuple[np.ndarray, np.ndarray]:
+    """Measured ``<X_q>, <Y_q>, <Z_q>`` ``(N, 3n)`` (the exact kernel's column order) and their
+    estimated shot variances ``(1 - f^2) / (shots - 1)``."""
+    settings, n = runner.settings, src.n_qubits
+    bases = np.array([[BASES.index(p)] * n for p in "XYZ"])  # 3 settings: all X, all Y, all Z
+    rows = np.empty((len(src) * 3, n))
+    signs = 1.0 - 2.0 * ((np.arange(2 ** n)[:, None] >> np.arange(n)[None, :]) & 1)  # (2**n, n): +1 for bit 0
+
+    def reduce(probs: np.ndarray, start: int) -> None:
+        rows[start:start + len(probs)] = probs @ signs
+
+    runner.probabilities(_measured_rows(src, bases), len(src) * 3, reduce)
+    f = rows.reshape(len(src), 3, n).transpose(0, 2, 1).reshape(len(src), 3 * n)  # column q * 3 + basis
+    var = np.clip(1 - f * f, 0, None) / max(settings.shots - 1, 1)
+    return f, var
+
+
+def projected_gram(fa: np.ndarray, va: np.ndarray, fb: np.ndarray, vb: np.ndarray, gamma: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``exp(-gamma d^2)`` with ``d^2`` bias-corrected by the shot variances, and its delta-method standard error."""
+    diff = fa[:, None, :] - fb[None, :, :]
+    var = va[:, None, :] + vb[None, :, :]
+    d2 = np.clip((diff * diff - var).sum(-1), 0, None)
+    d2_var = (4 * diff * diff * var + 2 * var * var).sum(-1)
+    k = np.exp(-gamma * d2)
+    return k, gamma * k * np.sqrt(d2_var)
+
+
+# --------------------------------------------------------------------------------------------------
+# the kernels' side
+SHOT_OPTIONS = ("seed", "n_bases", "mitigation", "measure_diagonal", "chunk_size")
+_DEFAULTS = {"seed": None, "n_bases": 50, "mitigation": (), "measure_diagonal": False, "chunk_size": 2048}
+
+
+def settings_for(backend: Any, shots: Any, options: dict[str, Any], *, exact_backends: tuple[str, ...]
+                 ) -> ShotSettings | None:
+    """The :class:`ShotSettings` of a kernel's keywords, or None for an exact kernel (``shots=None``)."""
+    unknown = sorted(set(options) - set(SHOT_OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown keyword(s) {unknown}; the shot options are {SHOT_OPTIONS}")
+    if shots is None:
+        given = sorted(k for k, v in options.items() if v is not None and v != _DEFAULTS[k])
+        if given:
+            raise ConfigError(f"{given} only apply to kernels estimated with shots; pass shots=<int> as well")
+        if backend not in exact_backends:
+            raise ConfigError(f"exact kernels (shots=None) are computed from states with backend in {exact_backends}, "
+                              f"got {backend!r}; pass shots=<int> to run circuits on '{backend}'")
+        return None
+    merged = {**_DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
+    return ShotSettings.from_options(backend=backend, shots=shots, **merged)
+
+
+def evaluate_with_shots(kernel: Any, x_vec: Any, y_vec: Any, method: str,
+                        estimate: Callable[[CircuitSource, CircuitSource | None, Runner], np.ndarray]) -> np.ndarray:
+    """A kernel's ``evaluate`` with shots: the circuits of both sides, the estimate, PSD projection, the report."""
+    from .base import enforce_psd
+
+    settings = kernel.shot_settings
+    report = ShotReport(method=method, backend=getattr(settings.backend, "name", type(settings.backend).__name__),
+                        shots=settings.shots, mitigation=settings.mitigation)
+    a = circuit_source(kernel, x_vec)
+    b = None if y_vec is None else circuit_source(kernel, y_vec)
+    if b is not None and a.n_qubits != b.n_qubits:
+        raise ShapeError(f"the two sides have {a.n_qubits} and {b.n_qubits} qubits; both need the same qubit count")
+    gram = estimate(a, b, Runner(settings, report))
+    kernel.last_run_ = report
+    if y_vec is None and kernel.enforce_psd:
+        gram = enforce_psd(gram)
+    return gram
+
+
+def fidelity_estimate(method: str) -> Callable[[CircuitSource, CircuitSource | None, Runner], np.ndarray]:
+    if method not in FIDELITY_METHODS:
+        raise ConfigError(f"method must be one of {FIDELITY_METHODS}, got {method!r}")
+    return compute_uncompute if method == "compute-uncompute" else shadows
+
+
+def projected_estimate(gamma: float) -> Callable[[CircuitSource, CircuitSource | None, Runner], np.ndarray]:
+    def estimate(a: CircuitSource, b: CircuitSource | None, runner: Runner) -> np.ndarray:
+        if "depolarizing" in runner.settings.mitigation:
+            raise ConfigError("the depolarising correction applies to fidelity kernels; the projected kernel takes "
+                              "mitigation=('readout',)")
+        fa, va = pauli_features(a, runner)
+        fb, vb = (fa, va) if b is None else pauli_features(b, runner)
+        gram, se = projected_gram(fa, va, fb, vb, gamma)
+        if b is None:
+            np.fill_diagonal(gram, 1.0)
+            np.fill_diagonal(se, 0.0)
+        runner.report.standard_error = se
+        return gram
+
+    return estimate
