@@ -36,7 +36,7 @@ from ..ir import Circuit
 
 Tensor = torch.Tensor
 
-__all__ = ["Backend", "Result", "expand_circuits", "normalise_measure", "check_shots", "check_seed"]
+__all__ = ["Backend", "JobLostError", "Result", "expand_circuits", "normalise_measure", "check_shots", "check_seed"]
 
 
 @dataclass
@@ -44,7 +44,9 @@ class Result:
     """What a backend returns for ``len(self)`` circuits.
 
     ``states``: exact statevectors, one ``(2**n,)`` complex tensor per circuit (None for sampling
-    backends or when shots were asked for). ``counts``: one dict per circuit, bitstring -> shots,
+    backends or when shots were asked for). ``distributions``: exact probabilities of the measured
+    wires, one ``(2**k,)`` array per circuit, from backends that compute them without a state (a
+    noisy density-matrix simulation). ``counts``: one dict per circuit, bitstring -> shots,
     in Qiskit order (classical bit 0 = the first measured wire = the RIGHTMOST character; None when
     exact). ``memory``: optional per-shot outcomes, one ``(shots, n_measured)`` uint8 array per
     circuit in wire order (column ``j`` = wire ``measured[i][j]``). ``measured``: the measured wires of
@@ -58,19 +60,20 @@ class Result:
     states: list[Tensor] | None = None
     counts: list[dict[str, int]] | None = None
     memory: list[np.ndarray] | None = None
+    distributions: list[np.ndarray] | None = None
     metadata: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         size = len(self.n_qubits)
-        for name in ("measured", "states", "counts", "memory", "metadata"):
+        for name in ("measured", "states", "counts", "memory", "distributions", "metadata"):
             value = getattr(self, name)
             if name == "metadata" and not value:
                 self.metadata = [{} for _ in range(size)]
                 continue
             if value is not None and len(value) != size:
                 raise ShapeError(f"Result.{name} holds {len(value)} entries for {size} circuits; expected one per circuit")
-        if self.states is None and self.counts is None:
-            raise BackendError("a Result needs exact states or counts; the backend returned neither")
+        if self.states is None and self.counts is None and self.distributions is None:
+            raise BackendError("a Result needs exact states, exact distributions or counts; the backend returned none")
 
     def __len__(self) -> int:
         return len(self.n_qubits)
@@ -82,10 +85,13 @@ class Result:
 
     def probabilities(self, i: int) -> np.ndarray:
         """Probabilities ``(2**k,)`` of the ``k`` measured wires of circuit ``i``, index
-        ``b(measured[0]) + 2 b(measured[1]) + ...``: exact from the state, else shot frequencies."""
+        ``b(measured[0]) + 2 b(measured[1]) + ...``: exact (from the state or distribution) when
+        the Result holds no counts, else shot frequencies."""
         i = self._index(i)
         wires = self.measured[i]
-        if self.states is not None and self.counts is None:
+        if self.counts is None and self.distributions is not None:
+            return np.asarray(self.distributions[i], dtype=np.float64)
+        if self.counts is None:
             from ..statevector import probabilities
 
             return probabilities(self.states[i], list(wires)).to(torch.float64).cpu().numpy()
@@ -125,7 +131,7 @@ class Result:
         return Result(
             backend=self.backend, n_qubits=pick(self.n_qubits), measured=pick(self.measured), shots=self.shots,
             states=pick(self.states), counts=pick(self.counts), memory=pick(self.memory),
-            metadata=pick(self.metadata),
+            distributions=pick(self.distributions), metadata=pick(self.metadata),
         )
 
     @staticmethod
@@ -148,7 +154,8 @@ class Result:
             raise BackendError(f"cannot concatenate Results with different shots {sorted(map(str, shots))}")
         return Result(
             backend=first.backend, n_qubits=join("n_qubits"), measured=join("measured"), shots=first.shots,
-            states=join("states"), counts=join("counts"), memory=join("memory"), metadata=join("metadata"),
+            states=join("states"), counts=join("counts"), memory=join("memory"),
+            distributions=join("distributions"), metadata=join("metadata"),
         )
 
 
@@ -231,16 +238,23 @@ def bits_from_outcomes(outcomes: np.ndarray, n_bits: int) -> np.ndarray:
     return ((ints[:, None] >> np.arange(n_bits)[None, :]) & 1).astype(np.uint8)
 
 
+class JobLostError(BackendError):
+    """A job id that can no longer be fetched (e.g. a local testing-mode job of a process that
+    ended): its chunk must be submitted again."""
+
+
 class Backend(abc.ABC):
     """A place that runs circuits: a simulator, a device, a cloud service.
 
-    Subclasses set ``name`` and ``exact`` (True when ``shots=None`` returns states) and implement
+    Subclasses set ``name`` and ``exact`` (True when ``shots=None`` returns exact states or
+    distributions) and implement
     :meth:`_run` on the flat list of unbatched circuits. Limits (``None`` = unlimited) are what
     :func:`qcstar.circuits.backends.jobs.run_chunked` chunks by: ``max_circuits`` per job,
     ``max_shots`` per circuit, ``max_executions`` (circuits x shots) per job.
 
     A backend that can submit without waiting also implements :meth:`submit` (returns a job id
-    string) and :meth:`collect` (that job's Result); ``supports_submit`` says whether it does.
+    string) and :meth:`collect` (that job's Result, also from another process given the same
+    circuits); ``supports_submit`` says whether it does.
     """
 
     name: str = "backend"
@@ -265,6 +279,11 @@ class Backend(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """What a manifest records about this backend (never credentials)."""
         return {"name": self.name, "exact": self.exact}
+
+    def estimate_seconds(self, n_circuits: int, shots: int) -> float | None:
+        """Estimated device seconds for ``n_circuits`` x ``shots`` (None: no estimate; local
+        simulators cost no device time)."""
+        return None
 
     def run(
         self,
@@ -308,8 +327,17 @@ class Backend(abc.ABC):
         """Submit without waiting; returns a job id for :meth:`collect`."""
         raise BackendError(f"backend '{self.name}' runs synchronously; use run() (it has no submit/collect)")
 
-    def collect(self, job_id: str) -> Result:
-        """The Result of a job submitted with :meth:`submit` (waits for it)."""
+    def collect(
+        self,
+        job_id: str,
+        circuits: Circuit | Sequence[Circuit],
+        *,
+        shots: int | None = None,
+        measure: Sequence[int] | Sequence[Sequence[int]] | None = None,
+    ) -> Result:
+        """The Result of job ``job_id`` (waits for it). ``circuits``, ``shots`` and ``measure`` are
+        those given to :meth:`submit`: providers return bits only, and a resumed run (a new
+        process) rebuilds the Result's shape from them."""
         raise BackendError(f"backend '{self.name}' runs synchronously; use run() (it has no submit/collect)")
 
     def __repr__(self) -> str:

@@ -57,3 +57,45 @@ def get_backend(spec: str = "torch", **options: Any) -> Backend:
     if family not in _FAMILIES:
         raise ConfigError(f"unknown backend '{spec}'; expected one of: {', '.join(backend_specs())}")
     return _FAMILIES[family][1](argument or None, options)
+
+
+def _aer(argument: str | None, options: dict[str, Any]) -> Backend:
+    from .aer import AerBackend
+
+    settings: dict[str, Any] = {}
+    for part in (argument or "").split(":"):
+        if not part:
+            continue
+        if part.lower() in ("statevector", "density", "density_matrix"):
+            settings["method"] = part.lower()
+        else:
+            settings["noise_backend"] = part
+    clash = sorted(set(settings) & set(options))
+    if clash:
+        raise ConfigError(f"'aer:{argument}' already sets {clash}; give them in the spec or as options, not both")
+    return AerBackend(**settings, **options)
+
+
+_register("aer", ("aer", "aer:density", "aer:fake_torino", "aer:fake_manila_v2:density"), _aer)
+
+
+def _needs_argument(family: str, argument: str | None, example: str) -> str:
+    if not argument:
+        raise ConfigError(f"the '{family}' backend needs an argument, e.g. '{example}'")
+    return argument
+
+
+def _ibm(argument: str | None, options: dict[str, Any]) -> Backend:
+    from .ibm import IBMBackend
+
+    return IBMBackend(backend_name=_needs_argument("ibm", argument, "ibm:ibm_torino"), **options)
+
+
+def _ibm_fake(argument: str | None, options: dict[str, Any]) -> Backend:
+    from .ibm import ibm_fake_backend
+
+    return ibm_fake_backend(_needs_argument("ibm-fake", argument, "ibm-fake:FakeManilaV2"), **options)
+
+
+_register("ibm", ("ibm:<backend name>",), _ibm)
+_register("ibm-fake", ("ibm-fake:FakeManilaV2", "ibm-fake:FakeTorino"), _ibm_fake)

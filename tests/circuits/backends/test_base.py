@@ -36,7 +36,7 @@ def test_exact_result_probabilities_marginalise_on_measured_wires():
 
 
 def test_result_checks_lengths_and_content():
-    with pytest.raises(BackendError, match="neither"):
+    with pytest.raises(BackendError, match="returned none"):
         Result(backend="t", n_qubits=[1], measured=[(0,)])
     with pytest.raises(ValueError, match="one per circuit"):
         Result(backend="t", n_qubits=[1, 1], measured=[(0,)], counts=[{"0": 1}, {"1": 1}])
