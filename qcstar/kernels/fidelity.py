@@ -147,10 +147,14 @@ class FidelityKernel(BaseKernel):
     * with shots only: ``method`` (``"compute-uncompute"`` or ``"shadows"``), ``seed``,
       ``n_bases`` (random bases per state for shadows, default 50), ``mitigation`` (any of
       ``"readout"``, ``"depolarizing"``), ``measure_diagonal`` (estimate K(x, x) instead of
-      setting it to 1) and ``chunk_size`` (circuits per backend call, default 2048).
+      setting it to 1), ``chunk_size`` (most circuits per job, default 2048; the backend's own
+      limits apply too), ``manifest`` (a JSON path: the run is resumable, each part keeps a
+      :func:`qcstar.circuits.backends.jobs.run_chunked` manifest beside it) and ``budget`` (an
+      int of executions or a ``Budget``: checked for the whole evaluation before submitting).
 
     With shots, :meth:`evaluate` estimates the Gram and ``last_run_`` holds its standard errors,
-    circuits, executions and jobs; ``prepare``/``gram`` (the exact SVM path) refuse.
+    circuits, executions and jobs; :meth:`plan` lists the jobs without submitting;
+    ``prepare``/``gram`` (the exact SVM path) refuse.
 
     Example::
 
@@ -163,13 +167,15 @@ class FidelityKernel(BaseKernel):
 
     def __init__(self, *, backend: Any = "torch", shots: int | None = None, method: str = "compute-uncompute",
                  seed: int | None = None, n_bases: int | None = None, mitigation: Any = (),
-                 measure_diagonal: bool = False, chunk_size: int | None = None, **kwargs: Any):
+                 measure_diagonal: bool = False, chunk_size: int | None = None, manifest: Any = None,
+                 budget: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         from .shots import fidelity_estimate, settings_for
 
         self.shot_settings = settings_for(backend, shots, dict(seed=seed, n_bases=n_bases, mitigation=mitigation,
                                                                measure_diagonal=measure_diagonal,
-                                                               chunk_size=chunk_size), exact_backends=BACKENDS)
+                                                               chunk_size=chunk_size, manifest=manifest,
+                                                               budget=budget), exact_backends=BACKENDS)
         if self.shot_settings is not None:
             self._estimate = fidelity_estimate(method)
         elif method != "compute-uncompute":
@@ -184,6 +190,15 @@ class FidelityKernel(BaseKernel):
         from .shots import evaluate_with_shots
 
         return evaluate_with_shots(self, x_vec, y_vec, self.method, self._estimate)
+
+    def plan(self, x_vec: Any, y_vec: Any | None = None) -> list:
+        """``(part, Plan)`` of every job :meth:`evaluate` would run with shots (circuits,
+        executions, jobs, estimated device time); submits nothing."""
+        from .shots import plan_with_shots
+
+        if self.shot_settings is None:
+            raise ConfigError("plan() lists the jobs of a kernel estimated with shots; this kernel is exact (shots=None)")
+        return plan_with_shots(self, x_vec, y_vec, self.method, self._estimate)
 
     def gram(self, a: Tensor, b: Tensor | None = None, *, double: bool = False,
              out: np.ndarray | None = None) -> np.ndarray:

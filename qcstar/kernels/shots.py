@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -85,10 +86,13 @@ class ShotSettings:
     measure_diagonal: bool = False
     chunk_size: int = 2048
     calibration_shots: int | None = None
+    manifest: Path | None = None
+    budget: Any = None
 
     @classmethod
-    def from_options(cls, *, backend: Any, shots: Any, seed: Any, n_bases: Any, mitigation: Any,
-                     measure_diagonal: Any, chunk_size: Any) -> "ShotSettings":
+    def from_options(cls, *, backend: Any, shots: Any, seed: Any, n_bases: Any = 50, mitigation: Any = (),
+                     measure_diagonal: Any = False, chunk_size: Any = 2048, manifest: Any = None,
+                     budget: Any = None) -> "ShotSettings":
         from qcstar.circuits.backends import get_backend
 
         for name, value in (("shots", shots), ("n_bases", n_bases), ("chunk_size", chunk_size)):
@@ -106,9 +110,15 @@ class ShotSettings:
         if backend == "ray":
             raise ConfigError("backend='ray' computes exact Grams from states (shots=None); with shots, pass a "
                               "circuit backend such as 'torch' or 'aer:fake_torino'")
+        from qcstar.circuits.backends.jobs import Budget
+
+        if isinstance(budget, (int, np.integer)) and not isinstance(budget, bool):
+            budget = Budget(executions=int(budget))
+        if budget is not None and not isinstance(budget, Budget):
+            raise ConfigError(f"budget is an int of executions or a Budget(executions=..., seconds=...), got {budget!r}")
         return cls(backend=get_backend(backend), shots=int(shots), seed=None if seed is None else int(seed),
                    n_bases=int(n_bases), mitigation=mitigation, measure_diagonal=bool(measure_diagonal),
-                   chunk_size=int(chunk_size))
+                   chunk_size=int(chunk_size), manifest=None if manifest is None else Path(manifest), budget=budget)
 
 
 @dataclass
@@ -121,13 +131,15 @@ class ShotReport:
     circuits: int = 0
     executions: int = 0
     jobs: int = 0
+    calibration_circuits: int = 0
     standard_error: np.ndarray | None = None
     diagonal: dict[str, np.ndarray] = field(default_factory=dict)
     mitigation: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {"method": self.method, "backend": self.backend, "shots": self.shots, "circuits": self.circuits,
-                "executions": self.executions, "jobs": self.jobs, "mitigation": list(self.mitigation)}
+                "executions": self.executions, "jobs": self.jobs, "calibration_circuits": self.calibration_circuits,
+                "mitigation": list(self.mitigation)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,74 +229,175 @@ def circuit_source(kernel: Any, x: Any) -> CircuitSource:
 
 # --------------------------------------------------------------------------------------------------
 # running circuits in chunks
-class Runner:
-    """Runs circuits on the settings' backend in chunks, counting circuits, executions and jobs."""
+#: one number per kind of circuit batch of an evaluation: its seed and manifest part derive from it
+PARTS = {"pairs": 1, "diagonal-x": 2, "diagonal-y": 3, "shadows-x": 4, "shadows-y": 5, "pauli-x": 6, "pauli-y": 7,
+         "readout": 8}
+#: results turned into probability vectors at once (bounds the temporary (rows, 2**n) array)
+PROBABILITY_ROWS = 4096
 
-    def __init__(self, settings: ShotSettings, report: ShotReport):
+
+def part_path(manifest: str | Path, part: str) -> Path:
+    """The manifest of one part of an evaluation: ``run.json`` -> ``run.pairs.json``."""
+    base = Path(manifest)
+    return base.with_name(f"{base.stem}.{part}{base.suffix or '.json'}")
+
+
+class Runner:
+    """Runs the circuit batches of one evaluation through
+    :func:`qcstar.circuits.backends.jobs.run_chunked` (chunks within the backend's limits, one
+    resumable manifest per part), counting circuits, executions and jobs in the report.
+
+    ``manifest``: the evaluation's index file (``run.json``; each part keeps ``run.<part>.json``
+    beside it). ``dry_run``: build every circuit batch and record its :class:`Plan` in
+    ``plans``, submit nothing (the estimates are then zeros).
+    """
+
+    def __init__(self, settings: ShotSettings, report: ShotReport, *, manifest: str | Path | None = None,
+                 dry_run: bool = False):
         self.settings = settings
         self.report = report
-        self.root = np.random.SeedSequence(settings.seed)
-        self.calls = 0
+        self.manifest = None if manifest is None else Path(manifest)
+        self.dry_run = bool(dry_run)
+        self.plans: list[tuple[str, Any]] = []
+        self._mitigator: Any = None
 
-    def _seed(self) -> int:
-        self.calls += 1
-        return int(np.random.SeedSequence([int(self.root.entropy) % (1 << 63), self.calls]).generate_state(1)[0] >> 1)
+    def seed(self, part: str) -> int | None:
+        """The part's seed (None: a fresh one, recorded in its manifest, so a rerun reuses it)."""
+        if self.settings.seed is None:
+            return None
+        return int(np.random.SeedSequence([self.settings.seed, PARTS[part]]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
-    def probabilities(self, batches: Callable[[int, int], Circuit | list[Circuit]], count: int,
-                      reduce: Callable[[np.ndarray, int], Any]) -> list[Any]:
-        """``reduce(probabilities (k, 2**n), start)`` per chunk of the ``count`` circuits that
-        ``batches(start, stop)`` builds; probabilities are readout-mitigated when asked."""
+    def run(self, part: str, circuits: Circuit | list[Circuit], count: int) -> Any:
+        """The Result of ``count`` circuits (or None in a dry run), chunked and recorded."""
+        from qcstar.circuits.backends.jobs import run_chunked
+
         s = self.settings
-        out = []
-        for start in range(0, count, s.chunk_size):
-            stop = min(start + s.chunk_size, count)
-            result = s.backend.run(batches(start, stop), shots=s.shots, seed=self._seed())
-            self.report.jobs += 1
-            self.report.circuits += stop - start
-            self.report.executions += (stop - start) * s.shots
-            out.append(reduce(self._probabilities(result), start))
-        return out
+        path = None if self.manifest is None else part_path(self.manifest, part)
+        if self.manifest is not None:
+            self._write_index(part, path)
+        common = dict(shots=s.shots, seed=self.seed(part), manifest=path, chunk_size=s.chunk_size)
+        if self.dry_run:
+            self.plans.append((part, run_chunked(s.backend, circuits, dry_run=True, **common)))
+            return None
+        result = run_chunked(s.backend, circuits, **common)
+        self.report.jobs += len({m.get("chunk", 0) for m in result.metadata})
+        self.report.circuits += count
+        self.report.executions += count * s.shots
+        return result
 
-    def _probabilities(self, result: Any) -> np.ndarray:
-        if "readout" in self.settings.mitigation:
-            return self._mitigated(result)
-        return np.stack([result.probabilities(i) for i in range(len(result))])
+    def _write_index(self, part: str, path: Path) -> None:
+        import json
+
+        from qcstar.circuits.files import write_atomic
+
+        index: dict[str, Any] = {}
+        if self.manifest.is_file():
+            try:
+                index = json.loads(self.manifest.read_text())
+            except (OSError, ValueError):
+                index = {}
+        if index.get("format") not in (None, KERNEL_RUN_FORMAT):
+            raise ConfigError(f"{self.manifest} is not a {KERNEL_RUN_FORMAT} index; use another --manifest path")
+        parts = dict(index.get("parts", {}))
+        if parts.get(part) == path.name and index.get("format") == KERNEL_RUN_FORMAT:
+            return
+        parts[part] = path.name
+        index.update({"format": KERNEL_RUN_FORMAT, "method": self.report.method, "shots": self.settings.shots,
+                      "seed": self.settings.seed, "mitigation": list(self.settings.mitigation),
+                      "backend": self.report.backend, "parts": parts})
+        write_atomic(self.manifest, json.dumps(index, indent=1, sort_keys=True) + "\n")
+
+    def probabilities(self, part: str, builder: Callable[[int, int], Any], count: int,
+                      reduce: Callable[[np.ndarray, int], Any]) -> None:
+        """Run the ``count`` circuits ``builder(0, count)`` and call ``reduce(probabilities (k, 2**n),
+        start)`` on consecutive rows (readout-mitigated when asked)."""
+        if count == 0:
+            return
+        result = self.run(part, builder(0, count), count)
+        for start in range(0, count, PROBABILITY_ROWS):
+            stop = min(start + PROBABILITY_ROWS, count)
+            if result is None:  # a dry run
+                reduce(np.zeros((stop - start, 2 ** self._n_qubits(builder))), start)
+                continue
+            reduce(self._probabilities(result, range(start, stop)), start)
+
+    @staticmethod
+    def _n_qubits(builder: Callable[[int, int], Any]) -> int:
+        first = builder(0, 1)
+        return (first[0] if isinstance(first, list) else first).n_qubits
+
+    def _probabilities(self, result: Any, rows: range) -> np.ndarray:
+        if "readout" not in self.settings.mitigation:
+            return np.stack([result.probabilities(i) for i in rows])
+        return self._mitigated(result, rows)
 
     # -- readout mitigation --------------------------------------------------------------
-    def _mitigated(self, result: Any) -> np.ndarray:
-        n = len(result.measured[0])
-        if getattr(self, "_m3", None) is None or self._m3_n != n:
-            mthree = require("mthree", "mitigation", "readout-error mitigation (mitigation=('readout',))")
-            mit = mthree.M3Mitigation()
-            mit.cals_from_matrices(readout_matrices(self.settings.backend, n, shots=self.calibration_shots(),
-                                                    seed=self._seed(), report=self.report))
-            self._m3, self._m3_n = mit, n
-        quasi = self._m3.apply_correction([result.counts[i] for i in range(len(result))], list(range(n)))
-        probs = np.zeros((len(result), 2 ** n))
+    def _mitigated(self, result: Any, rows: range) -> np.ndarray:
+        """mthree's correction of each circuit's counts (quasi-probabilities, arXiv:2108.12518).
+
+        On a Qiskit device (Aer with a fake backend's noise, an IBM fake backend) mthree
+        calibrates the physical qubits that the transpiler chose, read from each circuit's
+        metadata; elsewhere the calibration runs two circuits through our backend (logical wires)."""
+        mthree = require("mthree", "mitigation", "readout-error mitigation (mitigation=('readout',))")
+        n = len(result.measured[rows[0]])
+        system = _qiskit_system(self.settings.backend)
+        physical = [result.metadata[i].get("physical_qubits") for i in rows]
+        counts = [result.counts[i] for i in rows]
+        if system is not None and all(q is not None for q in physical):
+            wanted = sorted({int(q) for qs in physical for q in qs})
+            mit = self._mitigator if isinstance(self._mitigator, tuple) and set(wanted) <= set(self._mitigator[1])                 else None
+            if mit is None:
+                m3 = mthree.M3Mitigation(system)
+                m3.cals_from_system(qubits=wanted, shots=self.calibration_shots(), async_cal=False)
+                self.report.calibration_circuits += 2 * len(wanted)  # mthree's independent calibration
+                self._mitigator = mit = (m3, wanted)
+            quasi = mit[0].apply_correction(counts, [list(map(int, q)) for q in physical])
+        else:
+            if self._mitigator is None or isinstance(self._mitigator, tuple):
+                m3 = mthree.M3Mitigation()
+                m3.cals_from_matrices(self._logical_calibration(n))
+                self._mitigator = m3
+            quasi = self._mitigator.apply_correction(counts, list(range(n)))
+        probs = np.zeros((len(counts), 2 ** n))
         for i, q in enumerate(quasi):
             for bits, value in q.items():
                 probs[i, int(bits, 2)] = value
         return probs
 
+    def _logical_calibration(self, n: int) -> list[np.ndarray]:
+        result = self.run("readout", calibration_circuits(n), 2)
+        self.report.calibration_circuits += 2
+        return readout_matrices_from(result, n)
+
     def calibration_shots(self) -> int:
         return self.settings.calibration_shots or max(8 * self.settings.shots, 8192)
 
 
-def readout_matrices(backend: Any, n_qubits: int, *, shots: int, seed: int | None = None,
-                     report: ShotReport | None = None) -> list[np.ndarray]:
-    """Per-qubit assignment matrices ``A[measured, prepared]`` (mthree's layout) from two circuits
-    run on ``backend``: all qubits in |0>, and all in |1> (X on every wire)."""
-    zero = Circuit(n_qubits)
+KERNEL_RUN_FORMAT = "qcstar-kernel-run/1"
+
+
+def _qiskit_system(backend: Any) -> Any:
+    """The Qiskit backend that mthree can calibrate directly, or None (our torch backend, a real
+    IBM device: those calibrate through our own protocol)."""
+    if getattr(backend, "noise_backend", None) is not None and getattr(backend, "simulator", None) is not None:
+        return backend.simulator  # AerSimulator.from_backend(fake): the fake device's noise and qubits
+    if getattr(backend, "local", False) and getattr(backend, "backend", None) is not None:
+        return backend.backend  # an IBM fake backend in local testing mode
+    return None
+
+
+def calibration_circuits(n_qubits: int) -> list[Circuit]:
+    """All qubits in |0>, and all in |1>: the two circuits of a per-qubit readout calibration."""
+    zero, ones = Circuit(n_qubits), Circuit(n_qubits)
     for q in range(n_qubits):
         zero.id(q)  # an op per wire, so that a device transpiler keeps every wire measured
-    ones = Circuit(n_qubits)
-    for q in range(n_qubits):
         ones.x(q)
-    result = backend.run([zero, ones], shots=shots, seed=seed)
-    if report is not None:
-        report.jobs += 1
-        report.circuits += 2
-        report.executions += 2 * shots
+    return [zero, ones]
+
+
+def readout_matrices_from(result: Any, n_qubits: int) -> list[np.ndarray]:
+    """Per-qubit assignment matrices ``A[measured, prepared]`` (mthree's layout) from the Result of
+    :func:`calibration_circuits`."""
     p0, p1 = (result.probabilities(i) for i in range(2))
     mats = []
     for q in range(n_qubits):
@@ -294,6 +407,11 @@ def readout_matrices(backend: Any, n_qubits: int, *, shots: int, seed: int | Non
         mats.append(np.array([[1 - one_given_zero, zero_given_one], [one_given_zero, 1 - zero_given_one]],
                              dtype=np.float32))
     return mats
+
+
+def readout_matrices(backend: Any, n_qubits: int, *, shots: int, seed: int | None = None) -> list[np.ndarray]:
+    """Per-qubit assignment matrices of ``backend`` from the two :func:`calibration_circuits`."""
+    return readout_matrices_from(backend.run(calibration_circuits(n_qubits), shots=shots, seed=seed), n_qubits)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -339,8 +457,15 @@ def compute_uncompute(a: CircuitSource, b: CircuitSource | None, runner: "Runner
     else:
         pairs = np.stack(np.meshgrid(np.arange(n), np.arange(m), indexing="ij"), axis=-1).reshape(-1, 2)
     check_memory(n * m * 8 * 2, f"a {n} x {m} kernel estimated with shots")
-    zero = np.concatenate(runner.probabilities(_pair_rows(pairs, a, b), len(pairs), lambda p, s: p[:, 0])) \
-        if len(pairs) else np.zeros(0)
+    zero = np.zeros(len(pairs))
+
+    def keep_zero(target: np.ndarray) -> Callable[[np.ndarray, int], None]:
+        def reduce(probs: np.ndarray, start: int) -> None:
+            target[start:start + len(probs)] = probs[:, 0]
+
+        return reduce
+
+    runner.probabilities("pairs", _pair_rows(pairs, a, b), len(pairs), keep_zero(zero))
     gram = np.empty((n, m))
     if symmetric:
         gram[iu] = zero
@@ -353,8 +478,9 @@ def compute_uncompute(a: CircuitSource, b: CircuitSource | None, runner: "Runner
         sides = {"x": a} if symmetric else {"x": a, "y": b}
         for name, side in sides.items():
             own = np.stack([np.arange(len(side))] * 2, axis=1)
-            report.diagonal[name] = np.concatenate(
-                runner.probabilities(_pair_rows(own, side, side), len(own), lambda p, s: p[:, 0]))
+            report.diagonal[name] = np.zeros(len(side))
+            runner.probabilities(f"diagonal-{name}", _pair_rows(own, side, side), len(own),
+                                 keep_zero(report.diagonal[name]))
         if symmetric:
             np.fill_diagonal(gram, report.diagonal["x"])
     se = np.sqrt(np.clip(gram * (1 - gram), 0, None) / settings.shots)
@@ -450,7 +576,7 @@ def shadow_bases(n_bases: int, n_qubits: int, seed: int | None) -> np.ndarray:
         0, 3, size=(n_bases, n_qubits))
 
 
-def shadow_features(src: CircuitSource, runner: "Runner") -> tuple[np.ndarray, np.ndarray]:
+def shadow_features(src: CircuitSource, runner: "Runner", side: str = "x") -> tuple[np.ndarray, np.ndarray]:
     """Per-state features ``(N, R, 2**n)`` with ``tr(rho_a rho_b) ~ mean_r F_a[r] . F_b[r]`` and the
     unbiased purity estimates ``(N,)`` (module docstring)."""
     settings = runner.settings
@@ -467,7 +593,7 @@ def shadow_features(src: CircuitSource, runner: "Runner") -> tuple[np.ndarray, n
     def reduce(probs: np.ndarray, start: int) -> None:
         flat[start:start + len(probs)] = walsh_hadamard(probs) * weights
 
-    runner.probabilities(_measured_rows(src, bases), len(src) * r, reduce)
+    runner.probabilities(f"shadows-{side}", _measured_rows(src, bases), len(src) * r, reduce)
     s = settings.shots
     self_overlap = np.einsum("nrk,nrk->nr", features, features)  # X_r = P^T M P per basis
     purity = ((s * self_overlap - 2.0 ** n) / (s - 1)).mean(axis=1) if s > 1 else np.full(len(src), np.nan)
@@ -501,7 +627,7 @@ def shadows(a: CircuitSource, b: CircuitSource | None, runner: "Runner") -> np.n
             np.fill_diagonal(se, 0.0)
         dy = purity_a
     else:
-        fb, dy = shadow_features(b, runner)
+        fb, dy = shadow_features(b, runner, "y")
         report.diagonal["y"] = dy
         gram, se = shadow_gram(fa, fb)
     report.standard_error = se
@@ -513,7 +639,7 @@ def shadows(a: CircuitSource, b: CircuitSource | None, runner: "Runner") -> np.n
     return gram
 
 
-def pauli_features(src: CircuitSource, runner: "Runner") -> tuple[np.ndarray, np.ndarray]:
+def pauli_features(src: CircuitSource, runner: "Runner", side: str = "x") -> tuple[np.ndarray, np.ndarray]:
     """Measured ``<X_q>, <Y_q>, <Z_q>`` ``(N, 3n)`` (the exact kernel's column order) and their
     estimated shot variances ``(1 - f^2) / (shots - 1)``."""
     settings, n = runner.settings, src.n_qubits
@@ -524,7 +650,7 @@ def pauli_features(src: CircuitSource, runner: "Runner") -> tuple[np.ndarray, np
     def reduce(probs: np.ndarray, start: int) -> None:
         rows[start:start + len(probs)] = probs @ signs
 
-    runner.probabilities(_measured_rows(src, bases), len(src) * 3, reduce)
+    runner.probabilities(f"pauli-{side}", _measured_rows(src, bases), len(src) * 3, reduce)
     f = rows.reshape(len(src), 3, n).transpose(0, 2, 1).reshape(len(src), 3 * n)  # column q * 3 + basis
     var = np.clip(1 - f * f, 0, None) / max(settings.shots - 1, 1)
     return f, var
@@ -543,8 +669,9 @@ def projected_gram(fa: np.ndarray, va: np.ndarray, fb: np.ndarray, vb: np.ndarra
 
 # --------------------------------------------------------------------------------------------------
 # the kernels' side
-SHOT_OPTIONS = ("seed", "n_bases", "mitigation", "measure_diagonal", "chunk_size")
-_DEFAULTS = {"seed": None, "n_bases": 50, "mitigation": (), "measure_diagonal": False, "chunk_size": 2048}
+SHOT_OPTIONS = ("seed", "n_bases", "mitigation", "measure_diagonal", "chunk_size", "manifest", "budget")
+_DEFAULTS = {"seed": None, "n_bases": 50, "mitigation": (), "measure_diagonal": False, "chunk_size": 2048,
+             "manifest": None, "budget": None}
 
 
 def settings_for(backend: Any, shots: Any, options: dict[str, Any], *, exact_backends: tuple[str, ...]
@@ -565,19 +692,59 @@ def settings_for(backend: Any, shots: Any, options: dict[str, Any], *, exact_bac
     return ShotSettings.from_options(backend=backend, shots=shots, **merged)
 
 
-def evaluate_with_shots(kernel: Any, x_vec: Any, y_vec: Any, method: str,
-                        estimate: Callable[[CircuitSource, CircuitSource | None, Runner], np.ndarray]) -> np.ndarray:
-    """A kernel's ``evaluate`` with shots: the circuits of both sides, the estimate, PSD projection, the report."""
-    from .base import enforce_psd
-
-    settings = kernel.shot_settings
-    report = ShotReport(method=method, backend=getattr(settings.backend, "name", type(settings.backend).__name__),
-                        shots=settings.shots, mitigation=settings.mitigation)
+def _sources(kernel: Any, x_vec: Any, y_vec: Any) -> tuple[CircuitSource, CircuitSource | None]:
     a = circuit_source(kernel, x_vec)
     b = None if y_vec is None else circuit_source(kernel, y_vec)
     if b is not None and a.n_qubits != b.n_qubits:
         raise ShapeError(f"the two sides have {a.n_qubits} and {b.n_qubits} qubits; both need the same qubit count")
-    gram = estimate(a, b, Runner(settings, report))
+    return a, b
+
+
+def _report(settings: ShotSettings, method: str) -> ShotReport:
+    return ShotReport(method=method, backend=getattr(settings.backend, "name", type(settings.backend).__name__),
+                      shots=settings.shots, mitigation=settings.mitigation)
+
+
+def plan_with_shots(kernel: Any, x_vec: Any, y_vec: Any, method: str,
+                    estimate: Callable[[CircuitSource, CircuitSource | None, Runner], np.ndarray]) -> list[tuple[str, Any]]:
+    """The ``(part, Plan)`` of every circuit batch an evaluation would run; submits nothing."""
+    settings = kernel.shot_settings
+    a, b = _sources(kernel, x_vec, y_vec)
+    runner = Runner(settings, _report(settings, method), manifest=settings.manifest, dry_run=True)
+    estimate(a, b, runner)
+    return runner.plans
+
+
+def _check_budget(plans: list[tuple[str, Any]], budget: Any) -> None:
+    from qcstar.circuits.errors import ResourceError
+
+    executions = sum(plan.executions_to_submit for _, plan in plans)
+    jobs = sum(len(plan.to_submit) for _, plan in plans)
+    if budget.executions is not None and executions > budget.executions:
+        raise ResourceError(f"the kernel needs {executions} executions in {jobs} job(s), over the budget of "
+                            f"{budget.executions}; nothing was submitted. Lower shots or samples, or raise the budget")
+    if budget.seconds is not None:
+        seconds = [plan.estimated_seconds for _, plan in plans]
+        if any(t is None for t in seconds):
+            raise ConfigError("the backend gives no device-time estimate, so a budget in seconds cannot be checked; "
+                              "give an execution budget instead")
+        if sum(seconds) > budget.seconds:
+            raise ResourceError(f"the kernel needs about {sum(seconds):.1f} s of device time, over the budget of "
+                                f"{budget.seconds} s; nothing was submitted")
+
+
+def evaluate_with_shots(kernel: Any, x_vec: Any, y_vec: Any, method: str,
+                        estimate: Callable[[CircuitSource, CircuitSource | None, Runner], np.ndarray]) -> np.ndarray:
+    """A kernel's ``evaluate`` with shots: the circuits of both sides, the budget check, the estimate,
+    PSD projection, the report."""
+    from .base import enforce_psd
+
+    settings = kernel.shot_settings
+    if settings.budget is not None:  # the whole evaluation is checked before its first submission
+        _check_budget(plan_with_shots(kernel, x_vec, y_vec, method, estimate), settings.budget)
+    report = _report(settings, method)
+    a, b = _sources(kernel, x_vec, y_vec)
+    gram = estimate(a, b, Runner(settings, report, manifest=settings.manifest))
     kernel.last_run_ = report
     if y_vec is None and kernel.enforce_psd:
         gram = enforce_psd(gram)
@@ -596,7 +763,7 @@ def projected_estimate(gamma: float) -> Callable[[CircuitSource, CircuitSource |
             raise ConfigError("the depolarising correction applies to fidelity kernels; the projected kernel takes "
                               "mitigation=('readout',)")
         fa, va = pauli_features(a, runner)
-        fb, vb = (fa, va) if b is None else pauli_features(b, runner)
+        fb, vb = (fa, va) if b is None else pauli_features(b, runner, "y")
         gram, se = projected_gram(fa, va, fb, vb, gamma)
         if b is None:
             np.fill_diagonal(gram, 1.0)
