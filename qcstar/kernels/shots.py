@@ -273,7 +273,7 @@ class Runner:
 
         s = self.settings
         path = None if self.manifest is None else part_path(self.manifest, part)
-        if self.manifest is not None:
+        if self.manifest is not None and not self.dry_run:  # a dry run writes nothing
             self._write_index(part, path)
         common = dict(shots=s.shots, seed=self.seed(part), manifest=path, chunk_size=s.chunk_size)
         if self.dry_run:
