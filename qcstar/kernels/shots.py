@@ -14,7 +14,7 @@ With shots, ``backend=`` names where circuits run (a :mod:`qcstar.circuits.backe
 * ``method="shadows"`` (fidelity): randomised measurements. Each state is measured in the same
   ``n_bases`` random local Pauli bases (seeded), ``shots`` each: ``N * n_bases`` circuits, O(N)
   instead of O(N^2). The overlap ``tr(rho_a rho_b)`` is estimated by the cross-correlation of
-  Elben et al. (arXiv:1812.02624, Eq. (2); arXiv:1909.01282, Eq. (1)) with common random unitaries:
+  Elben et al. (arXiv:1812.02624; arXiv:1909.01282) with common random local unitaries:
   ``2^n sum_{s,s'} (-2)^(-D[s,s']) P_a(s) P_b(s')`` averaged over bases, here for the local
   Pauli-basis ensemble of the classical shadows of Huang, Kueng and Preskill (arXiv:2002.08953).
   Per qubit that is ``(1 + 3 z_a z_b) / 2`` for the measured axis, so with the Walsh-Hadamard
@@ -31,8 +31,8 @@ Noise mitigation (``mitigation=``, any of):
 * ``"readout"``: readout-error mitigation with mthree (arXiv:2108.12518; extra ``mitigation``):
   per-qubit assignment matrices calibrated on the same backend (two circuits, all-0 and all-1
   preparations), applied to every circuit's counts (quasi-probabilities);
-* ``"depolarizing"``: the global depolarising model of Hubregtsen et al. (arXiv:2105.02276,
-  Sec. IV, "split channel"): circuit (x, y) keeps the state with probability
+* ``"depolarizing"``: the global depolarising model of Hubregtsen et al. (arXiv:2105.02276, their
+  "split channel" mitigation): circuit (x, y) keeps the state with probability
   ``sqrt(p_x p_y)``, ``K_noisy = sqrt(p_x p_y) K + (1 - sqrt(p_x p_y)) / 2^n``, with ``p_x``
   solved from the measured diagonal ``K_noisy(x, x) = p_x + (1 - p_x) / 2^n``; solved for ``K``.
   Costs N (and M) extra diagonal circuits;
@@ -85,7 +85,6 @@ class ShotSettings:
     mitigation: tuple[str, ...] = ()
     measure_diagonal: bool = False
     chunk_size: int = 2048
-    calibration_shots: int | None = None
     manifest: Path | None = None
     budget: Any = None
 
@@ -370,7 +369,8 @@ class Runner:
         return readout_matrices_from(result, n)
 
     def calibration_shots(self) -> int:
-        return self.settings.calibration_shots or max(8 * self.settings.shots, 8192)
+        """Shots per calibration circuit: more than the kernel circuits', so calibration noise stays small."""
+        return max(8 * self.settings.shots, 8192)
 
 
 KERNEL_RUN_FORMAT = "qcstar-kernel-run/1"
@@ -571,7 +571,10 @@ def _weights(n: int) -> np.ndarray:
 
 
 def shadow_bases(n_bases: int, n_qubits: int, seed: int | None) -> np.ndarray:
-    """``(n_bases, n_qubits)`` random local Pauli bases (0 = Z, 1 = X, 2 = Y), shared by every state."""
+    """``(n_bases, n_qubits)`` random local Pauli bases (0 = Z, 1 = X, 2 = Y), shared by every state.
+
+    Drawn from ``seed`` (seed None: a fixed draw, so that a resumed run builds the same circuits;
+    the shots themselves still get fresh randomness)."""
     return np.random.default_rng(np.random.SeedSequence([0 if seed is None else seed, 0x5AD0])).integers(
         0, 3, size=(n_bases, n_qubits))
 
