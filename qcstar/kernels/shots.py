@@ -661,11 +661,18 @@ def pauli_features(src: CircuitSource, runner: "Runner", side: str = "x") -> tup
 
 def projected_gram(fa: np.ndarray, va: np.ndarray, fb: np.ndarray, vb: np.ndarray, gamma: float
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """``exp(-gamma d^2)`` with ``d^2`` bias-corrected by the shot variances, and its delta-method standard error."""
-    diff = fa[:, None, :] - fb[None, :, :]
-    var = va[:, None, :] + vb[None, :, :]
-    d2 = np.clip((diff * diff - var).sum(-1), 0, None)
-    d2_var = (4 * diff * diff * var + 2 * var * var).sum(-1)
+    """``exp(-gamma d^2)`` with ``d^2`` bias-corrected by the shot variances, and its delta-method
+    standard error. Written as GEMMs, so the memory is O(N M), not O(N M n)."""
+    check_memory(fa.shape[0] * fb.shape[0] * 8 * 4, f"a {fa.shape[0]} x {fb.shape[0]} projected kernel from shots")
+    sq_a, sq_b = fa * fa, fb * fb
+    # sum_k (a - b)^2 - (v_a + v_b): the squared distance minus its expected shot noise
+    d2 = sq_a.sum(1)[:, None] + sq_b.sum(1)[None, :] - 2 * fa @ fb.T - va.sum(1)[:, None] - vb.sum(1)[None, :]
+    d2 = np.clip(d2, 0, None)
+    # Var(d^2) ~ sum_k 4 (a - b)^2 (v_a + v_b) + 2 (v_a + v_b)^2, expanded into products of the two sides
+    cross = (sq_a * va).sum(1)[:, None] + sq_a @ vb.T + va @ sq_b.T + (sq_b * vb).sum(1)[None, :] \
+        - 2 * ((fa * va) @ fb.T + fa @ (fb * vb).T)
+    pair = (va * va).sum(1)[:, None] + 2 * va @ vb.T + (vb * vb).sum(1)[None, :]
+    d2_var = np.clip(4 * cross + 2 * pair, 0, None)
     k = np.exp(-gamma * d2)
     return k, gamma * k * np.sqrt(d2_var)
 
