@@ -45,6 +45,7 @@ executions (circuits x shots), jobs and the measured diagonal.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,13 +201,10 @@ def circuit_source(kernel: Any, x: Any) -> CircuitSource:
             t = fm.template_circuit()
             return CircuitSource(n_qubits=t.n_qubits, template=t, values=_as_real_parameters(x))
         from qcstar.circuits.interop import from_pennylane
-        import functools
 
-        rows = _as_real_parameters(x)
-        batched = from_pennylane(functools.partial(fm, rows))
-        t, v = templatize(batched)
-        return CircuitSource(n_qubits=t.n_qubits, template=t, values=v.reshape(rows.shape[0], -1) if v.dim() == 2
-                             else v.expand(rows.shape[0], -1))
+        rows = _as_real_parameters(x)  # a PennyLane function: its broadcast circuit, templatized
+        t, v = templatize(from_pennylane(functools.partial(fm, rows)))
+        return CircuitSource(n_qubits=t.n_qubits, template=t, values=v if v.dim() == 2 else v.expand(rows.shape[0], -1))
     if enc is None:  # states: exact amplitude-encoding circuits prepare them
         from qcstar.encoders import AmplitudeEncoder
 
