@@ -227,19 +227,35 @@ def report(rows: list[dict], out: Path, command: str) -> None:
 
 
 def where_each_wins(rows: list[dict]) -> str:
-    """One sentence per encoder: the lowest-error method at the largest noiseless shot count, and the
-    execution counts that buy it."""
+    """Per encoder, at the largest noiseless shot count: each method's error and executions, and
+    where shadows (O(N) circuits) would overtake compute-uncompute (O(N^2) circuits).
+
+    Errors shrink as 1/sqrt(executions) for a fixed sample count, so shadows reach
+    compute-uncompute's error with ``(e_sh / e_cu)^2 * X_sh`` executions; compute-uncompute's
+    executions grow as N^2 and shadows' as N, so shadows are cheaper beyond
+    ``N * (e_sh / e_cu)^2 * X_sh / X_cu``."""
     parts = []
     for encoder in sorted({r["encoder"] for r in rows}):
         clean = [r for r in rows if r["encoder"] == encoder and r["backend"] == "torch"]
         if not clean:
             continue
-        top = max(r["shots"] for r in clean)
-        best = sorted((r for r in clean if r["shots"] == top), key=lambda r: r["error_frobenius_relative"])
-        parts.append(f"{encoder}, {top} shots, noiseless: " + "; ".join(
-            f"{r['method']} error {r['error_frobenius_relative']:.3f} with {r['executions']:.3g} executions"
-            for r in best))
-    return "Where each wins -- " + " | ".join(parts) if parts else ""
+        counts = [set(r["shots"] for r in clean if r["method"] == m) for m in METHODS]
+        common = set.intersection(*counts) if all(counts) else set()
+        top = max(common) if common else max(r["shots"] for r in clean)
+        by_method = {r["method"]: r for r in clean if r["shots"] == top}
+        text = f"**{encoder}** (noiseless, {top} shots): " + "; ".join(
+            f"{m} error {r['error_frobenius_relative']:.3f} with {r['executions']:.3g} executions"
+            for m, r in sorted(by_method.items()))
+        cu, sh = by_method.get("compute-uncompute"), by_method.get("shadows")
+        if cu and sh and cu["error_frobenius_relative"] > 0:
+            factor = (sh["error_frobenius_relative"] / cu["error_frobenius_relative"]) ** 2 * sh["executions"] \
+                / cu["executions"]
+            n = cu["n_train"] + cu["n_test"]
+            text += (f". Shadows would need {factor:.3g}x compute-uncompute's executions for its error at N = {n} "
+                     f"(if their error shrinks as 1/sqrt(executions), i.e. with more bases); with O(N) against "
+                     f"O(N^2) circuits they win beyond N ~ {n * factor:.3g} samples")
+        parts.append(text + ".")
+    return "\n\n".join(["## Where each method wins", *parts]) if parts else ""
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -251,6 +267,8 @@ def plot(rows: list[dict], path: Path) -> None:
     except ImportError:
         return
     encoders = sorted({r["encoder"] for r in rows})
+    if not encoders:
+        return
     fig, axes = plt.subplots(1, len(encoders), figsize=(6 * len(encoders), 4), squeeze=False)
     for ax, encoder in zip(axes[0], encoders):
         for (backend, variant), style in ((("torch", "none"), "-"), (("noisy", "none"), ":"),
