@@ -16,7 +16,8 @@ executions and jobs. Shadows: ``shots`` is the budget per state, split as ``base
 local Pauli bases x ``shots / bases`` shots each.
 
 Resumable: each finished row appends a JSON line to ``<out>/e4_hardware.jsonl`` and reruns skip
-it; every kernel evaluation keeps run_chunked manifests under ``<out>/e4_manifests/``, so the
+it; every kernel evaluation keeps run_chunked manifests under ``--work`` (default
+``$TMPDIR/e4_manifests``; large, so never under ``experiments/results/``), so the
 mitigation variants of a setting reuse its measured circuits (only calibration and diagonal
 circuits are new). ``e4_hardware.md`` / ``.png`` are rebuilt from the JSON lines.
 
@@ -102,7 +103,7 @@ def evaluate(kernel_of: Any, method: str, x_tr: Any, x_te: Any, psd: bool) -> tu
     return gram, test, reports
 
 
-def run_row(spec: dict, data: dict, backend: Any, out: Path) -> dict:
+def run_row(spec: dict, data: dict, backend: Any, work: Path) -> dict:
     import numpy as np
     from sklearn.svm import SVC
 
@@ -113,7 +114,7 @@ def run_row(spec: dict, data: dict, backend: Any, out: Path) -> dict:
     mitigation = VARIANTS[variant]
     bases = spec.get("bases", 1)
     per_circuit = max(1, shots // bases) if method == "shadows" else shots
-    folder = out / "e4_manifests" / f"{spec['encoder']}-{spec['backend'].replace(':', '_')}-{method}-{shots}"
+    folder = work / f"{spec['encoder']}-{spec['backend'].replace(':', '_')}-{method}-{shots}"
 
     def kernel_of(part: str) -> Any:
         common = dict(encoder=enc, backend=backend, shots=per_circuit, seed=4, mitigation=mitigation,
@@ -293,6 +294,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="seconds: tiny sizes, FakeManila")
     parser.add_argument("--out", default=None, help="output folder (default experiments/results)")
     parser.add_argument("--report", action="store_true", help="only rebuild the table and plot from the JSON lines")
+    parser.add_argument("--work", default=None,
+                        help="folder of the job manifests and measured counts (default: e4_manifests in the system's "
+                             "temporary folder; --quick: inside its output folder). Large: never in results/")
     args = parser.parse_args()
     import torch
 
@@ -306,6 +310,9 @@ def main() -> int:
         from qcstar.circuits.backends import get_backend
 
         cfg = settings(args.quick)
+        import tempfile
+
+        work = Path(args.work) if args.work else (out if args.quick else Path(tempfile.gettempdir())) / "e4_manifests"
         done = {row_key(r) for r in rows}
         backends: dict[str, Any] = {}
         data: dict[tuple, dict] = {}
@@ -319,7 +326,7 @@ def main() -> int:
                 data[key] = load_data(sizes["n_train"], sizes["n_test"], spec["encoder"], spec["qubits"])
             if spec["backend"] not in backends:
                 backends[spec["backend"]] = get_backend(spec["backend"])
-            row = run_row(spec, data[key], backends[spec["backend"]], out)
+            row = run_row(spec, data[key], backends[spec["backend"]], work)
             row["command"] = command
             append_json_line(jsonl, row)
             rows.append(row)
