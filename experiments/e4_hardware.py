@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _cli import RESULTS, append_json_line, quick_output, run_script
+from _cli import RESULTS, append_json_line, comma_choices, quick_output, run_script
 
 MACHINE = "2-core x86_64 VM, no GPU (shared with other jobs), 1 torch thread, niced"
 METHODS = ("compute-uncompute", "shadows", "projected")
@@ -294,6 +294,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="seconds: tiny sizes, FakeManila")
     parser.add_argument("--out", default=None, help="output folder (default experiments/results)")
     parser.add_argument("--report", action="store_true", help="only rebuild the table and plot from the JSON lines")
+    parser.add_argument("--encoders", default=None,
+                        help="comma-separated subset of the encoders to run (default all: amplitude, angle, cstar)")
     parser.add_argument("--work", default=None,
                         help="folder of the job manifests and measured counts (default: e4_manifests in the system's "
                              "temporary folder; --quick: inside its output folder). Large: never in results/")
@@ -316,8 +318,9 @@ def main() -> int:
         done = {row_key(r) for r in rows}
         backends: dict[str, Any] = {}
         data: dict[tuple, dict] = {}
+        chosen = None if args.encoders is None else comma_choices(parser, "--encoders", args.encoders, cfg["encoders"])
         for spec in specs(cfg):
-            if row_key(spec) in done:
+            if row_key(spec) in done or (chosen is not None and spec["encoder"] not in chosen):
                 continue
             noisy = spec["backend"] != "torch"
             sizes = cfg["noisy" if noisy else "noiseless"]
