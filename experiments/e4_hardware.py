@@ -216,13 +216,17 @@ def report(rows: list[dict], out: Path, command: str) -> None:
         "accuracy (exact) | circuits | executions | jobs |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    order = {m: i for i, m in enumerate(METHODS)}
+    variants = list(VARIANTS)
+    rows = sorted(rows, key=lambda r: (r["encoder"], r["backend"] != "torch", order[r["method"]], r["shots"],
+                                       variants.index(r["variant"])))
     for r in rows:
         lines.append(
             f"| {r['encoder']} | {r['backend']} | {r['method']} | {r['shots']} | {r['variant']} | "
             f"{r['n_train']}/{r['n_test']} | {r['error_frobenius_relative']:.4f} | {r['error_max']:.4f} | "
             f"{100 * r['accuracy']:.1f} % ({100 * r['exact_accuracy']:.1f} %) | {r['circuits']} | "
             f"{r['executions']:.3g} | {r['jobs']} |")
-    lines += ["", where_each_wins(rows)]
+    lines += ["", where_each_wins(rows), "", mitigation_summary(rows)]
     write_atomic(out / "e4_hardware.md", "\n".join(lines) + "\n")
     plot(rows, out / "e4_hardware.png")
 
@@ -257,6 +261,20 @@ def where_each_wins(rows: list[dict]) -> str:
                      f"O(N^2) circuits they win beyond N ~ {n * factor:.3g} samples")
         parts.append(text + ".")
     return "\n\n".join(["## Where each method wins", *parts]) if parts else ""
+
+
+def mitigation_summary(rows: list[dict]) -> str:
+    """Per noisy setting, the error after each mitigation step (each step's effect at a glance)."""
+    groups: dict[tuple, dict[str, float]] = {}
+    for r in rows:
+        if r["backend"] != "torch":
+            groups.setdefault((r["encoder"], r["method"], r["shots"], r["backend"]), {})[r["variant"]] = \
+                r["error_frobenius_relative"]
+    lines = ["## Mitigation on the noisy device (relative Frobenius error of the training Gram)", ""]
+    for (encoder, method, shots, backend), errors in sorted(groups.items()):
+        steps = " -> ".join(f"{v} {errors[v]:.3f}" for v in VARIANTS if v in errors)
+        lines.append(f"* {encoder}, {method}, {shots} shots ({backend}): {steps}")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def plot(rows: list[dict], path: Path) -> None:
