@@ -30,6 +30,24 @@ from qcstar.circuits.errors import ConfigError
 
 ENCODERS = ("amplitude", "angle", "aqce-f80", "aqce-f90", "aqce-f95", "cstar:CHECKPOINT")
 KERNELS = ("fidelity", "projected")
+RUN_ENCODERS = ("amplitude", "angle", "aqce-f80", "aqce-f90", "aqce-f95")
+RUN_METHODS = ("compute-uncompute", "shadows", "projected")
+#: the exact kernel is computed beside the estimate up to this many training images (seconds on a CPU)
+EXACT_UP_TO = 5000
+
+RUN_DOC = """``qcstar kernel run``: a quantum kernel estimated with shots on a backend, then an SVM.
+
+Example (a noisy fake IBM device, readout and depolarising mitigation, resumable)::
+
+    qcstar kernel run --backend aer:fake_torino:density --encoder amplitude --dataset digits --train 40 --test 20 \\
+        --shots 2000 --method compute-uncompute --mitigation readout,depolarizing --manifest run.json
+
+The same command after a kill or a lost connection collects finished jobs from the manifest and
+submits only the missing ones; ``--dry-run`` prints circuits, executions, jobs and the estimated
+device time and submits nothing; ``--budget`` stops before submitting more executions than that.
+Credentials come from the provider's own saved account or environment and are never written.
+Prints accuracy, the kernel error against the exact kernel (when cheap), executions and jobs.
+"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -62,6 +80,33 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no per-pair progress lines")
     add_common(s)
     s.set_defaults(func=run_svm)
+    r = actions.add_parser("run", help="estimate a kernel with shots on a backend, then train and test an SVM",
+                           description=RUN_DOC.split("\n\n")[0])
+    r.add_argument("--backend", default="torch",
+                   help="where circuits run: torch, aer, aer:fake_manila_v2, aer:fake_torino:density, ibm:ibm_torino, "
+                        "... (default torch)")
+    r.add_argument("--manifest", type=Path, default=Path("kernel-run.json"),
+                   help="the run's manifest (JSON, default kernel-run.json); rerunning the same command resumes it")
+    r.add_argument("--dataset", default="digits", help="digits (default), mnist, fashion-mnist, kmnist")
+    r.add_argument("--data-dir", default=None, help="folder with the IDX files (default $QCSTAR_DATA)")
+    r.add_argument("--encoder", default="amplitude", help=f"one of {', '.join(RUN_ENCODERS)} (default amplitude)")
+    r.add_argument("--qubits", type=int, default=6, help="qubits of the angle encoder (default 6)")
+    r.add_argument("--size", type=int, default=None, help="resize images to SIZE x SIZE first (default: native)")
+    r.add_argument("--train", type=int, default=40, help="training images (default 40)")
+    r.add_argument("--test", type=int, default=20, help="test images (default 20)")
+    r.add_argument("--shots", type=int, default=1000, help="shots per circuit (default 1000)")
+    r.add_argument("--method", default="compute-uncompute", help=f"one of {', '.join(RUN_METHODS)}")
+    r.add_argument("--bases", type=int, default=50, help="random measurement bases per state (shadows; default 50)")
+    r.add_argument("--gamma", type=float, default=1.0, help="the projected kernel's gamma (default 1)")
+    r.add_argument("--mitigation", default="", help="comma-separated: readout, depolarizing (default none)")
+    r.add_argument("--psd", action="store_true", help="project the training Gram onto the PSD cone")
+    r.add_argument("--chunk-size", type=int, default=2048, help="most circuits per job (default 2048)")
+    r.add_argument("--budget", type=int, default=None, help="most executions (circuits x shots) to submit")
+    r.add_argument("--dry-run", action="store_true", help="print circuits, executions, jobs and device time; submit nothing")
+    r.add_argument("--C", type=float, default=1.0, dest="C", help="SVM regularisation (default 1)")
+    r.add_argument("--out", type=Path, default=None, help="JSON result (default: the manifest with .result.json)")
+    add_common(r)
+    r.set_defaults(func=run_shots)
     return p
 
 
@@ -229,4 +274,133 @@ def run_svm(args: argparse.Namespace) -> int:
     print(f"accuracy: {shown}" + (f"; {ties} test images differ between the two vote rules" if ties is not None else ""))
     print(f"wall time {wall:.1f} s (fit {t_fit:.1f} s, predict {t_predict:.1f} s), peak memory "
           f"{peak / 2**30:.2f} GiB; result in {args.out}")
+    return 0
+
+
+def _run_encoder(args: argparse.Namespace, x_train: Any, max_value: float) -> Any:
+    """The encoder of ``kernel run``: angle encoding uses ``--qubits`` principal components of the training images."""
+    if args.encoder == "angle":
+        from qcstar.encoders import AngleEncoder
+
+        return AngleEncoder(n_qubits=args.qubits, pca=args.qubits, size=args.size, max_value=max_value).fit(x_train)
+    return _encoder(args, max_value)
+
+
+def _check_run(args: argparse.Namespace) -> list[str]:
+    for name, value, choices in (("--encoder", args.encoder, RUN_ENCODERS), ("--method", args.method, RUN_METHODS)):
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    for name, value in (("--train", args.train), ("--test", args.test), ("--shots", args.shots),
+                        ("--bases", args.bases), ("--chunk-size", args.chunk_size)):
+        if value < 1:
+            raise ConfigError(f"{name} must be a positive number, got {value}")
+    mitigation = [m.strip() for m in args.mitigation.split(",") if m.strip()]
+    from qcstar.kernels.shots import MITIGATIONS
+
+    bad = [m for m in mitigation if m not in MITIGATIONS]
+    if bad:
+        raise ConfigError(f"--mitigation takes a comma-separated list of {', '.join(MITIGATIONS)}, got {bad}")
+    return mitigation
+
+
+def run_shots(args: argparse.Namespace) -> int:
+    """``qcstar kernel run``: see :data:`RUN_DOC`."""
+    import numpy as np
+    import torch
+    from sklearn.svm import SVC
+
+    from qcstar.circuits.backends import get_backend
+    from qcstar.circuits.errors import ResourceError
+    from qcstar.circuits.files import write_atomic
+    from qcstar.kernels import FidelityKernel, ProjectedKernel
+    from qcstar.kernels.shots import part_path
+
+    mitigation = _check_run(args)
+    t_start = time.perf_counter()
+    x_tr, y_tr, x_te, y_te, note = load_images_for_svm(args)
+    max_value = 255.0 if x_tr.dtype == torch.uint8 else 1.0
+    encoder = _run_encoder(args, x_tr, max_value)
+    backend = get_backend(args.backend)
+    print(f"qcstar kernel run: {args.dataset}, {note}; encoder {args.encoder}, {args.method} with {args.shots} shots "
+          f"on {backend.name}" + (f", mitigation {', '.join(mitigation)}" if mitigation else ""), flush=True)
+
+    def kernel(part: str) -> Any:
+        common = dict(encoder=encoder, backend=backend, shots=args.shots, seed=args.seed, mitigation=tuple(mitigation),
+                      chunk_size=args.chunk_size, manifest=part_path(args.manifest, part))
+        if args.method == "projected":
+            return ProjectedKernel(gamma=args.gamma, **common)
+        return FidelityKernel(method=args.method, n_bases=args.bases, enforce_psd=args.psd and part != "test",
+                              **common)
+
+    # O(N) methods measure every image once: one symmetric estimate over train + test, then its blocks.
+    # Compute-uncompute runs the training pairs (i < j) and the test x train block, nothing else.
+    joint = args.method != "compute-uncompute"
+    n_train = len(y_tr)
+    x_all = torch.cat([torch.as_tensor(x_tr), torch.as_tensor(x_te)]) if joint else None
+    parts = {"all": kernel("all")} if joint else {"train": kernel("train"), "test": kernel("test")}
+    plans = parts["all"].plan(x_all) if joint else parts["train"].plan(x_tr) + parts["test"].plan(x_te, x_tr)
+    circuits = sum(p.circuits for _, p in plans)
+    executions = sum(p.executions for _, p in plans)
+    to_submit = sum(p.executions_to_submit for _, p in plans)
+    jobs = sum(len(p.chunks) for _, p in plans)
+    seconds = [p.estimated_seconds for _, p in plans]
+    device = "unknown" if any(t is None for t in seconds) else f"{sum(seconds):.1f} s"
+    print(f"plan: {circuits} circuits, {executions} executions in {jobs} job(s) ({to_submit} executions still to "
+          f"submit), estimated device time {device}" + ("; readout calibration circuits come on top" if
+                                                        "readout" in mitigation else ""), flush=True)
+    index = {"format": "qcstar-kernel-cli-run/1", "command": "qcstar kernel run",
+             "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"},
+             "backend": backend.describe(), "parts": {name: part_path(args.manifest, name).name for name in parts},
+             "status": "planned", "plan": {"circuits": circuits, "executions": executions, "jobs": jobs}}
+    if args.dry_run:
+        for part, plan in plans:
+            print(f"  {part}: {plan}")
+        return 0
+    if args.budget is not None and to_submit > args.budget:
+        raise ResourceError(f"the run needs {to_submit} executions, over --budget {args.budget}; nothing was submitted. "
+                            "Lower --shots, --train or --test, or raise --budget")
+    from qcstar.circuits.backends.jobs import _redact
+
+    index["backend"] = _redact(index["backend"])
+    index["status"] = "running"
+    write_atomic(args.manifest, json.dumps(index, indent=1) + "\n")  # before waiting on anything
+    if joint:
+        full = parts["all"].evaluate(x_all)
+        gram, test = full[:n_train, :n_train], full[n_train:, :n_train]
+    else:
+        gram = parts["train"].evaluate(x_tr)
+        test = parts["test"].evaluate(x_te, x_tr)
+    runs = [k.last_run_ for k in parts.values()]
+    y_train, y_test = y_tr.numpy(), y_te.numpy()
+    accuracy = float(SVC(kernel="precomputed", C=args.C).fit(gram, y_train).score(test, y_test))
+    result: dict[str, Any] = {
+        "dataset": args.dataset, "protocol": note, "encoder": args.encoder, "method": args.method,
+        "backend": backend.name, "shots": args.shots, "mitigation": mitigation, "n_train": int(len(y_train)),
+        "n_test": int(len(y_test)), "accuracy": accuracy,
+        "circuits": sum(r.circuits for r in runs), "executions": sum(r.executions for r in runs),
+        "jobs": sum(r.jobs for r in runs), "calibration_circuits": sum(r.calibration_circuits for r in runs),
+    }
+    if len(y_train) <= EXACT_UP_TO:
+        exact_kernel = ProjectedKernel(gamma=args.gamma, encoder=encoder, dtype=torch.complex128) \
+            if args.method == "projected" else FidelityKernel(encoder=encoder, dtype=torch.complex128)
+        exact, exact_test = exact_kernel.evaluate(x_tr), exact_kernel.evaluate(x_te, x_tr)
+        result["kernel_error"] = {"frobenius_relative": float(np.linalg.norm(gram - exact) / np.linalg.norm(exact)),
+                                  "max": float(np.abs(gram - exact).max()),
+                                  "test_max": float(np.abs(test - exact_test).max())}
+        result["exact_accuracy"] = float(SVC(kernel="precomputed", C=args.C).fit(exact, y_train).score(exact_test, y_test))
+    result["seconds"] = time.perf_counter() - t_start
+    result["machine"] = f"{platform.machine()}, {torch.get_num_threads()} torch threads"
+    out = args.out or args.manifest.with_name(args.manifest.stem + ".result.json")
+    write_atomic(out, json.dumps(result, indent=2) + "\n")
+    index.update(status="done", result=out.name)
+    write_atomic(args.manifest, json.dumps(index, indent=1) + "\n")
+    print(f"accuracy {100 * accuracy:.2f} %" + (f" (exact kernel: {100 * result['exact_accuracy']:.2f} %)"
+                                                 if "exact_accuracy" in result else ""))
+    if "kernel_error" in result:
+        e = result["kernel_error"]
+        print(f"kernel error vs exact: relative Frobenius {e['frobenius_relative']:.4f}, max {e['max']:.4f} "
+              f"(test block max {e['test_max']:.4f})")
+    print(f"{result['circuits']} circuits, {result['executions']} executions, {result['jobs']} job(s)"
+          + (f", {result['calibration_circuits']} calibration circuits" if result["calibration_circuits"] else "")
+          + f"; {result['seconds']:.1f} s; result in {out}")
     return 0

@@ -197,7 +197,17 @@ class BaseKernel(abc.ABC):
     # -- the two steps ---------------------------------------------------------------
     def prepare(self, x: Any, *, double: bool = False) -> Tensor:
         """What :meth:`gram` consumes, for inputs ``x`` (states unless a subclass says otherwise)."""
+        self._exact_only("prepare")
         return self.states(x, dtype=torch.complex128 if double else None)
+
+    def _exact_only(self, what: str) -> None:
+        """Refuse the exact two-step path (prepare, gram) on a kernel estimated with shots."""
+        if getattr(self, "shot_settings", None) is not None:
+            raise ConfigError(
+                f"{type(self).__name__}(shots=...) estimates whole Grams with evaluate(); {what}() is the exact path "
+                "(used by QuantumKernelSVC). Pass kernel.evaluate(x_train) and kernel.evaluate(x_test, x_train) to "
+                "sklearn.svm.SVC(kernel='precomputed') instead"
+            )
 
     @abc.abstractmethod
     def gram(self, a: Tensor, b: Tensor | None = None, *, double: bool = False,

@@ -133,24 +133,72 @@ def _ray_fill(out: np.ndarray, a: np.ndarray, b: np.ndarray | None, starts: list
 
 
 class FidelityKernel(BaseKernel):
-    """K(x, y) = |<psi(x)|psi(y)>|^2 from states, tiled so that a 60,000-sample Gram fits in memory.
+    """K(x, y) = |<psi(x)|psi(y)>|^2 from states, tiled so that a 60,000-sample Gram fits in memory,
+    or estimated from shots on a circuit backend.
 
     Keyword-only: ``encoder``, ``feature_map``, ``tile``, ``device``, ``dtype``, ``enforce_psd``,
-    ``norm_tol`` (see :class:`BaseKernel`) and ``backend`` (``"torch"``, or ``"ray"`` for one Ray
-    task per row tile).
+    ``norm_tol`` (see :class:`BaseKernel`), and
+
+    * ``shots``: ``None`` (default) for the exact Gram from states; an int estimates every entry
+      from that many shots per circuit (:mod:`qcstar.kernels.shots`, README "Kernels with shots");
+    * ``backend``: exact: ``"torch"``, or ``"ray"`` for one Ray task per row tile. With shots:
+      where the circuits run, a :func:`qcstar.circuits.backends.get_backend` spec (``"torch"``,
+      ``"aer:fake_torino"``, ...) or a Backend instance;
+    * with shots only: ``method`` (``"compute-uncompute"`` or ``"shadows"``), ``seed``,
+      ``n_bases`` (random bases per state for shadows, default 50), ``mitigation`` (any of
+      ``"readout"``, ``"depolarizing"``), ``measure_diagonal`` (estimate K(x, x) instead of
+      setting it to 1), ``chunk_size`` (most circuits per job, default 2048; the backend's own
+      limits apply too), ``manifest`` (a JSON path: the run is resumable, each part keeps a
+      :func:`qcstar.circuits.backends.jobs.run_chunked` manifest beside it) and ``budget`` (an
+      int of executions or a ``Budget``: checked for the whole evaluation before submitting).
+
+    With shots, :meth:`evaluate` estimates the Gram and ``last_run_`` holds its standard errors,
+    circuits, executions and jobs; :meth:`plan` lists the jobs without submitting;
+    ``prepare``/``gram`` (the exact SVM path) refuse.
 
     Example::
 
         from qiskit.circuit.library import zz_feature_map
         k = FidelityKernel(feature_map=zz_feature_map(10, reps=2))
         gram = k.evaluate(x_train)                  # x_train: (N, 10) -> (N, N)
+        noisy = FidelityKernel(feature_map=zz_feature_map(4), backend="aer:fake_manila", shots=2000, seed=1,
+                               mitigation=("readout", "depolarizing"), enforce_psd=True).evaluate(x_train)
     """
 
-    def __init__(self, *, backend: str = "torch", **kwargs: Any):
+    def __init__(self, *, backend: Any = "torch", shots: int | None = None, method: str = "compute-uncompute",
+                 seed: int | None = None, n_bases: int | None = None, mitigation: Any = (),
+                 measure_diagonal: bool = False, chunk_size: int | None = None, manifest: Any = None,
+                 budget: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if backend not in BACKENDS:
-            raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        from .shots import fidelity_estimate, settings_for
+
+        self.shot_settings = settings_for(backend, shots, dict(seed=seed, n_bases=n_bases, mitigation=mitigation,
+                                                               measure_diagonal=measure_diagonal,
+                                                               chunk_size=chunk_size, manifest=manifest,
+                                                               budget=budget), exact_backends=BACKENDS)
+        if self.shot_settings is not None:
+            self._estimate = fidelity_estimate(method)
+        elif method != "compute-uncompute":
+            raise ConfigError(f"method={method!r} estimates with shots; pass shots=<int> as well")
         self.backend = backend
+        self.shots = shots
+        self.method = method
+
+    def evaluate(self, x_vec: Any, y_vec: Any | None = None) -> np.ndarray:
+        if self.shot_settings is None:
+            return super().evaluate(x_vec, y_vec)
+        from .shots import evaluate_with_shots
+
+        return evaluate_with_shots(self, x_vec, y_vec, self.method, self._estimate)
+
+    def plan(self, x_vec: Any, y_vec: Any | None = None) -> list:
+        """``(part, Plan)`` of every job :meth:`evaluate` would run with shots (circuits,
+        executions, jobs, estimated device time); submits nothing."""
+        from .shots import plan_with_shots
+
+        if self.shot_settings is None:
+            raise ConfigError("plan() lists the jobs of a kernel estimated with shots; this kernel is exact (shots=None)")
+        return plan_with_shots(self, x_vec, y_vec, self.method, self._estimate)
 
     def gram(self, a: Tensor, b: Tensor | None = None, *, double: bool = False,
              out: np.ndarray | None = None) -> np.ndarray:

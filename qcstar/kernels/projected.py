@@ -23,14 +23,42 @@ __all__ = ["ProjectedKernel"]
 class ProjectedKernel(BaseKernel):
     """exp(-gamma * sum_q,P (<P_q>_x - <P_q>_y)^2) on one-qubit Pauli expectations.
 
-    Keyword-only: ``gamma`` > 0 and the arguments of :class:`BaseKernel`.
+    Keyword-only: ``gamma`` > 0 and the arguments of :class:`BaseKernel`. ``shots=<int>``
+    measures the expectations instead (3 circuits per state: every qubit in the X, Y, Z basis) on
+    ``backend`` (a :func:`qcstar.circuits.backends.get_backend` spec or Backend, default
+    ``"torch"``), with ``seed``, ``mitigation=("readout",)``, ``chunk_size``, ``manifest`` and ``budget`` as
+    :class:`~qcstar.kernels.FidelityKernel`; ``last_run_`` holds the standard errors and costs.
     """
 
-    def __init__(self, *, gamma: float = 1.0, **kwargs: Any):
+    def __init__(self, *, gamma: float = 1.0, backend: Any = "torch", shots: int | None = None,
+                 seed: int | None = None, mitigation: Any = (), chunk_size: int | None = None, manifest: Any = None,
+                 budget: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         if not (isinstance(gamma, (int, float, np.floating)) and gamma > 0 and np.isfinite(gamma)):
             raise ConfigError(f"gamma must be a positive finite number, got {gamma!r}")
         self.gamma = float(gamma)
+        from .shots import settings_for
+
+        self.shot_settings = settings_for(backend, shots, dict(seed=seed, mitigation=mitigation, chunk_size=chunk_size,
+                                                               manifest=manifest, budget=budget),
+                                          exact_backends=("torch",))
+        self.backend = backend
+        self.shots = shots
+
+    def evaluate(self, x_vec: Any, y_vec: Any | None = None) -> np.ndarray:
+        if self.shot_settings is None:
+            return super().evaluate(x_vec, y_vec)
+        from .shots import evaluate_with_shots, projected_estimate
+
+        return evaluate_with_shots(self, x_vec, y_vec, "projected", projected_estimate(self.gamma))
+
+    def plan(self, x_vec: Any, y_vec: Any | None = None) -> list:
+        """``(part, Plan)`` of every job :meth:`evaluate` would run with shots; submits nothing."""
+        from .shots import plan_with_shots, projected_estimate
+
+        if self.shot_settings is None:
+            raise ConfigError("plan() lists the jobs of a kernel estimated with shots; this kernel is exact (shots=None)")
+        return plan_with_shots(self, x_vec, y_vec, "projected", projected_estimate(self.gamma))
 
     def features(self, x: Any) -> Tensor:
         """The 3n projected features ``(N, 3n)``: <X_q>, <Y_q>, <Z_q> for every qubit q."""
@@ -41,6 +69,7 @@ class ProjectedKernel(BaseKernel):
 
     def prepare(self, x: Any, *, double: bool = False) -> Tensor:
         """The projected features (float64 always: 3n numbers per sample are cheap)."""
+        self._exact_only("prepare")
         return self.features(x)
 
     def gram(self, a: Tensor, b: Tensor | None = None, *, double: bool = False,

@@ -25,6 +25,8 @@ def test_demo_runs_every_stage_small(tmp_path, capsys):
     assert report["circuits"]["qasm_roundtrip_error"] < 1e-9
     assert report["cstar"]["export_error"] < 1e-5
     assert report["encoders"]["amplitude_circuit_error"] < 1e-10
+    shots = report["shots"]  # a kernel with shots on a noisy fake IBM device: mitigation must help
+    assert shots.get("skipped") or shots["relative_error_mitigated"] < 0.5 * shots["relative_error_raw"]
     assert report["kernels"]["n_train"] == 200  # --train-images caps the training digits
     accs = report["kernels"]["svm_test_accuracy"]
     # on exact amplitude states the fidelity kernel equals its classical cos^2 twin

@@ -110,3 +110,76 @@ def test_circuit_and_checkpoint_options_fail_clearly(tmp_path, capsys):
     assert "no checkpoint file" in capsys.readouterr().err
     assert main(["kernel", "svm", "--train-circuits", str(tmp_path), "--out", out]) == 2
     assert "--test-circuits" in capsys.readouterr().err
+
+# -- qcstar kernel run: kernels with shots ---------------------------------------------------------
+RUN = ["kernel", "run", "--dataset", "digits", "--train", "12", "--test", "6", "--shots", "200", "--chunk-size", "20"]
+
+
+def _files(root):
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def test_kernel_run_prints_accuracy_error_and_costs_then_resumes_without_submitting(tmp_path, capsys):
+    manifest = tmp_path / "run.json"
+    assert main(RUN + ["--manifest", str(manifest)]) == 0
+    out = capsys.readouterr().out
+    result = json.loads((tmp_path / "run.result.json").read_text())
+    pairs = 12 * 11 // 2 + 6 * 12
+    assert result["circuits"] == pairs and result["executions"] == pairs * 200 and result["jobs"] == 4 + 4  # 66 and 72 circuits in jobs of at most 20
+    assert "accuracy" in out and "kernel error vs exact" in out and f"{pairs} circuits" in out
+    assert result["kernel_error"]["max"] < 0.25 and json.loads(manifest.read_text())["status"] == "done"
+    assert main(RUN + ["--manifest", str(manifest)]) == 0  # the same command again: everything is collected
+    assert "(0 executions still to submit)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "run.result.json").read_text())["kernel_error"] == result["kernel_error"]
+
+
+def test_kernel_run_killed_between_jobs_resumes_without_submitting_twice(tmp_path, monkeypatch, capsys):
+    from qcstar.circuits.backends.torch import TorchBackend
+
+    reference = tmp_path / "reference"
+    assert main(RUN + ["--manifest", str(reference / "run.json")]) == 0
+    calls = []
+    original = TorchBackend._run
+
+    def flaky(self, circuits, **kw):
+        calls.append(len(circuits))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the process is killed while the third job runs
+        return original(self, circuits, **kw)
+
+    monkeypatch.setattr(TorchBackend, "_run", flaky)
+    run = RUN + ["--manifest", str(tmp_path / "run.json")]
+    assert main(run) == 130
+    assert main(run) == 0
+    # 8 jobs in all; the killed one ran twice (it never finished), every other one once
+    assert len(calls) == 8 + 1 and sum(calls) == 12 * 11 // 2 + 6 * 12 + calls[2]
+    resumed = json.loads((tmp_path / "run.result.json").read_text())
+    uninterrupted = json.loads((reference / "run.result.json").read_text())
+    assert resumed["kernel_error"] == uninterrupted["kernel_error"] and resumed["accuracy"] == uninterrupted["accuracy"]
+
+
+def test_kernel_run_dry_run_and_budget_submit_nothing(tmp_path, capsys):
+    manifest = tmp_path / "run.json"
+    assert main(RUN + ["--manifest", str(manifest), "--dry-run", "--method", "shadows", "--bases", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "plan: 72 circuits, 14400 executions" in out and "pairs" not in out
+    assert main(RUN + ["--manifest", str(manifest), "--budget", "1000"]) == 2
+    assert "budget" in capsys.readouterr().err
+    assert _files(tmp_path) == []
+
+
+def test_kernel_run_never_writes_credentials(tmp_path, monkeypatch):
+    token = "qcstar-fake-token-7f3a9c"
+    for name in ("QISKIT_IBM_TOKEN", "IBM_QUANTUM_TOKEN", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, token)
+    assert main(RUN + ["--manifest", str(tmp_path / "run.json"), "--method", "projected"]) == 0
+    files = _files(tmp_path)
+    assert len(files) >= 3
+    for path in files:
+        assert token.encode() not in path.read_bytes(), path
+
+
+def test_kernel_run_bad_options(tmp_path, capsys):
+    for flag, value in (("--method", "swap"), ("--encoder", "magic"), ("--mitigation", "zne"), ("--shots", "0")):
+        assert main(RUN + ["--manifest", str(tmp_path / "r.json"), flag, value]) == 2
+        assert flag in capsys.readouterr().err
