@@ -85,8 +85,8 @@ def row_specs(quick: bool) -> dict[str, dict]:
     def same(n_train, method, multiclass="ovo", **extra):
         row = spec("mnist", n_train, 1000, method, multiclass)
         row["subset"] = "first"  # the first images of each official split: those the AQCE sets hold
-        if quick:
-            row["n_train"], row["n_test"] = min(row["n_train"], 300 if n_train > 2000 else 150), 100
+        if quick:  # the AQCE rows build their digits circuits: keep them few
+            row["n_train"], row["n_test"] = {6000: 120, 2000: 80, 1000: 60}[n_train], QUICK_TEST
         return dict(row, **extra)
 
     for n, tag, levels in ((6000, "6k", ("f80", "f90")), (2000, "2k", ("f80", "f90", "f95")), (1000, "1k", ("f80",))):
@@ -284,14 +284,20 @@ def _svm_on_states(spec, s_tr, y_tr, s_te, y_te, kernel: str = "fidelity") -> di
             "accuracy": accuracies(clf.decision_function(s_te), clf.classes_, y_te, spec["multiclass"])}
 
 
-def _quick_circuits(spec, args, n: int):
-    """--quick: a tiny digits AQCE set (6 qubits, a small block budget) built in the output folder."""
+QUICK_TEST = 60  # --quick: test circuits of every same-images row
+QUICK_CIRCUITS = 120 + QUICK_TEST  # --quick: one digits AQCE set per level, shared by its rows
+
+
+def _quick_circuits(spec, args):
+    """--quick: a tiny digits AQCE set (6 qubits, a small block budget) built once per level in the
+    output folder: rows train on its first circuits and test on its last ``QUICK_TEST``."""
     from qcstar.data.build import build_dataset
     from qcstar.encoders.aqce import AQCEEncoder
 
-    folder = args.out_dir / f"quick-digits-{spec['level']}-{n}"
+    folder = args.out_dir / f"quick-digits-{spec['level']}"
     return build_dataset(out=folder, encoder=AQCEEncoder(level=spec["level"], max_blocks=4, sweeps=2),
-                         source="digits", split="train", level=spec["level"], limit=n, shard_size=n, progress=False)
+                         source="digits", split="train", level=spec["level"], limit=QUICK_CIRCUITS,
+                         shard_size=QUICK_CIRCUITS, progress=False)
 
 
 def run_aqce_states(spec, x_tr, y_tr, x_te, y_te, max_value, *, args) -> dict:
@@ -305,11 +311,12 @@ def run_aqce_states(spec, x_tr, y_tr, x_te, y_te, max_value, *, args) -> dict:
     from qcstar.encoders import AmplitudeEncoder
 
     n, m, level = len(y_tr), len(y_te), spec["level"]
-    if args.quick:  # digits have one pool: train on its first n circuits, test on the next m
-        ds = load_dataset(_quick_circuits(spec, args, n + m))
+    if args.quick:  # digits have one pool: train on its first n circuits, test on its last m
+        ds = load_dataset(_quick_circuits(spec, args))
         states, labels = ds.circuit_states(), ds.labels.numpy()
         return {"level": level, "circuits": "quick digits build",
-                **_svm_on_states(spec, states[:n], labels[:n], states[n:], labels[n:])}
+                "mean_overlap": {"train": float(ds.overlaps[:n].mean()), "test": float(ds.overlaps[-m:].mean())},
+                **_svm_on_states(spec, states[:n], labels[:n], states[-m:], labels[-m:])}
     parts, mean_overlap = [], {}
     for split, count, x, y in (("train", n, x_tr, y_tr), ("test", m, x_te, y_te)):
         sets = sorted(args.circuits_dir.glob(f"mnist-{level}-{split}-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
@@ -409,6 +416,8 @@ def run_row(name: str, spec: dict, args) -> dict:
     print(f"[{name}] {note}", flush=True)
     method = METHODS[spec["method"]]
     extra = {"args": args} if spec["method"] in NEEDS_ARGS else {}
+    if spec["method"] == "cnn-pixels" and args.quick:
+        extra["epochs"] = 2
     result = method(spec, x_tr, y_tr, x_te, y_te, max_value, **extra)
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
@@ -610,7 +619,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="results folder (default experiments/results/)")
     ap.add_argument("--data-dir", default=None, help="folder with the IDX files (default $QCSTAR_DATA)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="smoke run: digits, tiny sizes, temporary folder")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: digits, tiny sizes, one row per method (unless --rows), temporary folder")
     ap.add_argument("--rerun-full", action="store_true", help="recompute mnist-ovo-60k instead of reading it")
     ap.add_argument("--report", action="store_true", help="only regenerate the .md and the plot")
     ap.add_argument("--circuits-dir", type=Path, default=Path("circuits-data"),
@@ -618,7 +628,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     specs = row_specs(args.quick)
     order = list(specs)
-    chosen = comma_choices(ap, "--rows", args.rows, specs) if args.rows else order
+    if args.rows:
+        chosen = comma_choices(ap, "--rows", args.rows, specs)
+    elif args.quick:  # a smoke run: one row of every method (and of every AQCE level)
+        seen, chosen = set(), []
+        for name in order:
+            key = (specs[name]["method"], specs[name].get("level"), specs[name].get("kernel"))
+            if key not in seen:
+                seen.add(key)
+                chosen.append(name)
+    else:
+        chosen = order
     out = quick_output(ap, args.out, name="e2_kernels") if args.quick else (args.out or RESULTS)
     out.mkdir(parents=True, exist_ok=True)
     args.out_dir = out
