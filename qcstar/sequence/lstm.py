@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from qcstar.circuits.errors import ConfigError
 from qcstar.circuits.tokens import TokenSequences
 
 from .embedding import SequenceClassifier
@@ -26,7 +27,9 @@ class LSTMClassifier(SequenceClassifier):
     def __init__(self, *, vocab_size: int, n_classes: int, n_features: int = 0, d_model: int = 128,
                  n_layers: int = 2, dropout: float = 0.1, pool: str = "mean"):
         super().__init__(vocab_size=vocab_size, n_features=n_features, n_classes=n_classes, d_model=d_model,
-                         pool="mean" if pool == "mean" else "cls")
+                         pool=pool)
+        if d_model % 2:
+            raise ConfigError(f"LSTMClassifier: d_model must be even (half per direction), got {d_model!r}")
         self.cls = None  # the final states are the summary
         self.lstm_pool = pool
         self.lstm = nn.LSTM(d_model, d_model // 2, num_layers=n_layers, batch_first=True, bidirectional=True,
