@@ -50,7 +50,7 @@ class S4DClassifier(SequenceClassifier):
 
     def __init__(self, *, vocab_size: int, n_classes: int, n_features: int = 0, d_model: int = 64,
                  n_layers: int = 4, d_state: int = 64, init: str = "lin", dropout: float = 0.1,
-                 bidirectional: bool = True, pool: str = "mean", chunk: int = 1024):
+                 bidirectional: bool = True, pool: str = "mean", chunk: int = 0):
         super().__init__(vocab_size=vocab_size, n_features=n_features, n_classes=n_classes, d_model=d_model,
                          pool=pool)
         self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_layers))

@@ -24,9 +24,10 @@ unrolled, the convolution ``y = K * u + D u`` with the kernel (a Vandermonde pro
     K_l = 2 Re( sum_n C_n B_bar_n A_bar_n^l ),   l = 0 .. L-1.
 
 Training uses the FFT convolution (:meth:`S4D.forward`, O(L log L)); :meth:`S4D.step` is the
-recurrent form (O(N) per token). The kernel is built in chunks of ``L`` with activation
-checkpointing, so neither the forward pass nor its backward holds an ``(H, N/2, L)`` complex
-tensor: memory is ``O(H L + H N chunk)`` (char-level f95 QASM has L = 24k).
+recurrent form (O(N) per token). The kernel is built from blocks of ``sqrt(L)`` powers
+(:meth:`S4DKernel.forward`), so neither the forward pass nor its backward holds an
+``(H, N/2, L)`` complex tensor: memory is ``O(H L + H N sqrt(L))`` (char-level f95 QASM has
+L = 24k).
 
 The SSM's own parameters (``log_dt``, ``log_A_real``, ``A_imag``, ``B``) train best with a
 smaller learning rate and no weight decay (paper, appendix; the reference code does the same):
@@ -40,7 +41,6 @@ import math
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.checkpoint import checkpoint
 
 from qcstar.circuits.errors import ConfigError, ShapeError
 
@@ -55,12 +55,12 @@ SSM_PARAMETERS = ("log_dt", "log_A_real", "A_imag", "B")
 class S4DKernel(nn.Module):
     """The convolution kernel ``K`` (H, L) of ``H`` independent diagonal SSMs of state size ``N``.
 
-    ``init``: ``"lin"`` (S4D-Lin) or ``"inv"`` (S4D-Inv). ``chunk``: kernel positions computed at
-    once (bounds the transient ``(H, N/2, chunk)`` complex tensor).
+    ``init``: ``"lin"`` (S4D-Lin) or ``"inv"`` (S4D-Inv). ``chunk``: the block length ``c`` of the
+    kernel's positions (0: ``ceil(sqrt(L))``, which minimises the work; see :meth:`forward`).
     """
 
     def __init__(self, *, d_model: int, d_state: int = 64, init: str = "lin", dt_min: float = 1e-3,
-                 dt_max: float = 1e-1, chunk: int = 1024):
+                 dt_max: float = 1e-1, chunk: int = 0):
         super().__init__()
         if d_state < 2 or d_state % 2:
             raise ConfigError(f"S4D: d_state N must be an even int >= 2 (conjugate pairs), got {d_state!r}")
@@ -68,8 +68,8 @@ class S4DKernel(nn.Module):
             raise ConfigError(f"S4D: init must be 'lin' (S4D-Lin) or 'inv' (S4D-Inv), got {init!r}")
         if not 0 < dt_min <= dt_max:
             raise ConfigError(f"S4D: need 0 < dt_min <= dt_max, got {dt_min!r}, {dt_max!r}")
-        if chunk < 1:
-            raise ConfigError(f"S4D: chunk must be >= 1, got {chunk!r}")
+        if chunk < 0:
+            raise ConfigError(f"S4D: chunk must be >= 0 (0: the square root of the length), got {chunk!r}")
         H, N2 = d_model, d_state // 2
         self.chunk = int(chunk)
         # log dt ~ U[log dt_min, log dt_max], one step per channel: (H,)
@@ -96,23 +96,22 @@ class S4DKernel(nn.Module):
         return dtA, CB, A_bar
 
     def forward(self, L: int) -> Tensor:
-        """The kernel ``K`` (H, L), float32."""
+        """The kernel ``K`` (H, L), float32.
+
+        Positions ``l = c k + j`` (``c = ceil(sqrt(L))`` unless ``chunk``): ``A_bar^l = A_bar^(c k) A_bar^j``,
+        so ``K[c k + j] = 2 Re(sum_n (C B_bar A_bar^(c k))_n (A_bar^j)_n)`` is one batched product of
+        an (H, L/c, N/2) and an (H, N/2, c) tensor: O(H N sqrt(L)) exponentials and memory instead
+        of the O(H N L) of a materialised Vandermonde matrix, and a matmul for the rest.
+        """
         dtA, CB, _ = self.discrete()
-        parts = []
-        for start in range(0, L, self.chunk):
-            positions = torch.arange(start, min(L, start + self.chunk), device=dtA.device, dtype=torch.float32)
-            if torch.is_grad_enabled() and dtA.requires_grad:
-                # recomputed in backward: the (H, N/2, chunk) Vandermonde block is never kept
-                parts.append(checkpoint(_kernel_chunk, dtA, CB, positions, use_reentrant=False))
-            else:
-                parts.append(_kernel_chunk(dtA, CB, positions))
-        return torch.cat(parts, dim=-1)
-
-
-def _kernel_chunk(dtA: Tensor, CB: Tensor, positions: Tensor) -> Tensor:
-    """``K_l = 2 Re(sum_n CB_n exp(dtA_n l))`` for ``l`` in ``positions``: (H, len(positions))."""
-    vandermonde = torch.exp(dtA[:, :, None] * positions)                            # (H, N/2, chunk)
-    return 2 * torch.einsum("hn,hnl->hl", CB, vandermonde).real
+        c = min(self.chunk, L) if self.chunk else math.isqrt(max(L - 1, 0)) + 1
+        n_blocks = -(-L // c)
+        j = torch.arange(c, device=dtA.device, dtype=torch.float32)
+        k = torch.arange(n_blocks, device=dtA.device, dtype=torch.float32) * c
+        within = torch.exp(dtA[:, :, None] * j)                                        # (H, N/2, c): A_bar^j
+        blocks = CB[:, :, None] * torch.exp(dtA[:, :, None] * k)                       # (H, N/2, L/c): CB A_bar^(ck)
+        K = 2 * torch.einsum("hnk,hnc->hkc", blocks, within).real                     # (H, L/c, c)
+        return K.reshape(K.shape[0], -1)[:, :L]
 
 
 class S4D(nn.Module):
@@ -126,7 +125,7 @@ class S4D(nn.Module):
 
     def __init__(self, *, d_model: int, d_state: int = 64, init: str = "lin", dropout: float = 0.0,
                  bidirectional: bool = False, transposed: bool = True, dt_min: float = 1e-3, dt_max: float = 1e-1,
-                 chunk: int = 1024):
+                 chunk: int = 0):
         super().__init__()
         if d_model < 1:
             raise ConfigError(f"S4D: d_model H must be >= 1, got {d_model!r}")
