@@ -64,3 +64,13 @@ def test_bad_flags_exit_with_a_message(data, capsys, flags, expected):
         code = exc.code
     assert code == 2
     assert expected in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_training_of_sequence_models_and_the_cstar_net(data, tmp_path, capsys):
+    assert main(_train(data, "--device", "cuda", "--out", str(tmp_path / "seq"))) == 0
+    assert "on cuda" in capsys.readouterr().out
+    assert main(["train", "--dataset", "digits", "--qubits", "4", "--circuits", "2", "--layers", "1", "--epochs", "1",
+                 "--n-train", "64", "--device", "cuda", "--no-progress", "--out", str(tmp_path / "cstar")]) == 0
+    assert json.loads((tmp_path / "cstar" / "result.json").read_text())["test"]["acc"] > 0

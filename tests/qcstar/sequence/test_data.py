@@ -82,3 +82,16 @@ def test_fit_trains_a_sequence_model_and_resumes_exactly(tmp_path, folders):
     assert strip(rest["history"]) == strip(whole["history"]) and rest["test"] == whole["test"]
     assert len((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) == 3
     assert json.loads((tmp_path / "a" / "result.json").read_text())["test"] == whole["test"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fit_on_cuda_with_bf16_autocast(folders):
+    splits = load_token_splits(folders[0], tokenizer=GateTokenizer(n_qubits=4), test_data=folders[1])
+    torch.manual_seed(0)
+    for kind in ("s4d", "transformer", "lstm"):
+        model = make_model(kind, vocab_size=GateTokenizer(n_qubits=4).vocab_size, n_features=36, n_classes=3,
+                           d_model=16, n_layers=1, **({"max_len": 16} if kind == "transformer" else {})).cuda()
+        result = fit(model, splits, epochs=2, batch_size=8, lr=1e-2, progress=False, autocast=True)
+        assert result["finished"] and result["test"]["n"] == 12
+        assert all(p.device.type == "cuda" for p in model.parameters())
