@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from qcstar.circuits.errors import ConfigError, DataError
+from qcstar.circuits.resources import check_memory
 from qcstar.circuits.tokens import TokenSequences
 
 from .embedding import SequenceClassifier
@@ -96,6 +97,16 @@ class TransformerClassifier(SequenceClassifier):
             h = h + self.positions[:L]
         else:
             h = h + sinusoidal_positions(L, self.d_model, h.device)
+        self._check_attention_memory(h.shape[0], L, h.element_size())
         for block in self.blocks:
             h = block(h, mask)
         return self.final_norm(h), mask
+
+    def _check_attention_memory(self, batch: int, length: int, itemsize: int) -> None:
+        """Refuse, before allocating, attention weights that cannot fit: with a padding mask the CPU
+        computes (batch, heads, L, L) scores per layer, and training keeps every layer's."""
+        n_heads = self.blocks[0].n_heads if len(self.blocks) else 1
+        kept = len(self.blocks) if torch.is_grad_enabled() else 1
+        check_memory(batch * n_heads * length * length * itemsize * 2 * kept,
+                     f"Transformer attention over {batch} sequences of {length} tokens ({n_heads} heads, {kept} layer(s) "
+                     "kept); use a smaller batch or --max-len with --truncate, or the S4D")

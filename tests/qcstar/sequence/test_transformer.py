@@ -1,5 +1,6 @@
 """The pre-norm Transformer classifier: attention masks padding, positions, pooling."""
 
+import pytest
 import torch
 
 from qcstar.circuits.tokens import TokenSequences
@@ -32,3 +33,17 @@ def test_cls_pool_reads_the_prepended_vector():
     assert h.shape == (1, 4, 8) and mask.all()
     assert torch.allclose(model(x), model.head(model.norm(h[:, 0])))
     assert model.config["pool"] == "cls" and model.config["d_ff"] == 16
+
+
+def test_attention_that_cannot_fit_is_refused_before_allocating():
+    from qcstar.circuits.errors import ResourceError
+    from qcstar.circuits.resources import reset_memory_limit, set_memory_limit
+
+    model = TransformerClassifier(vocab_size=6, n_classes=3, d_model=8, n_layers=2, n_heads=2,
+                                  positions="sinusoidal")
+    set_memory_limit(1 << 20)
+    try:
+        with pytest.raises(ResourceError, match="Transformer attention over 2 sequences of 400 tokens"):
+            model(TokenSequences(torch.ones(2, 400, dtype=torch.long), torch.tensor([400, 400])))
+    finally:
+        reset_memory_limit()
