@@ -39,6 +39,9 @@ def parse_args(argv=None):
     p.add_argument("--tokens", type=positive_int, default=8192, help="tokens per training batch (default 8192; GPU x8)")
     p.add_argument("--seconds", type=float, default=3.0, help="timing per configuration after warm-up (default 3)")
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--cpu-attention-limit", type=positive_int, default=2048,
+                   help="skip the Transformer on the CPU above this length (one step of full attention over 5.9k "
+                        "tokens takes minutes on a small CPU; default 2048)")
     p.add_argument("--out", default=None, help="output folder (default experiments/results)")
     p.add_argument("--quick", action="store_true", help="seconds: short lengths, tiny models, temporary folder")
     return p.parse_args(argv), p
@@ -139,11 +142,16 @@ def main(argv=None) -> int:
             batch = max(1, budget // length)
             for kind in ("s4d", "transformer", "lstm"):
                 options = {k: v for k, v in configs[kind].items() if k != "backbone_params"}
+                if kind == "transformer" and device.type == "cpu" and length > args.cpu_attention_limit:
+                    lines.append(f"| {machine(device)} | {kind} | {tok} | {length} | {batch} | - | 0 | not run: "
+                                 f"longer than --cpu-attention-limit {args.cpu_attention_limit} |")
+                    continue
                 rate, steps, params = time_training(kind, options, length, vocab, n_features, batch, device, seconds)
                 row = (f"| {machine(device)} | {kind} | {tok} | {length} | {batch} | {params['backbone']:,} | {steps} | "
                        f"{rate:,.0f} |")
                 print(row, flush=True)
                 lines.append(row)
+                write_atomic(out / f"{NAME}.md", "\n".join(lines + ["", "(running)", ""]))  # a kill keeps the rows
     conv_length = 256 if args.quick else 2048
     ratios = []
     for device in devices:

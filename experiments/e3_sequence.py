@@ -43,12 +43,12 @@ MNISQ_S4 = 0.77
 
 #: per tokenizer: training subset (None: all), test subset, epochs, batch, widths, Transformer window
 SCALES: dict[str, dict[str, Any]] = {
-    "gate": dict(n_train=None, n_test=None, epochs=15, batch_size=32, d_model=64, n_layers=2, d_state=64,
+    "gate": dict(n_train=None, n_test=None, epochs=10, batch_size=32, d_model=64, n_layers=2, d_state=64,
                  lr=3e-3, transformer_max_len=None),
-    "lexical": dict(n_train=300, n_test=300, epochs=2, batch_size=16, d_model=32, n_layers=2, d_state=16,
+    "lexical": dict(n_train=150, n_test=200, epochs=2, batch_size=16, d_model=32, n_layers=2, d_state=16,
                     lr=3e-3, transformer_max_len=512),
-    "char": dict(n_train=200, n_test=300, epochs=1, batch_size=8, d_model=32, n_layers=2, d_state=16,
-                 lr=3e-3, transformer_max_len=1024),
+    "char": dict(n_train=80, n_test=200, epochs=1, batch_size=8, d_model=32, n_layers=2, d_state=16,
+                 lr=3e-3, transformer_max_len=512),
 }
 QUICK_SCALES: dict[str, dict[str, Any]] = {
     "gate": dict(n_train=None, n_test=None, epochs=1, batch_size=8, d_model=8, n_layers=1, d_state=4, lr=1e-2,
