@@ -16,9 +16,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qcstar.circuits.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported when a command runs, not when the CLI starts
+    import torch
 
 #: options that do not change what is trained: a resume may change them freely
 NOT_RECORDED = frozenset({"out", "no_resume", "no_progress", "threads", "device", "data_dir", "config", "func",

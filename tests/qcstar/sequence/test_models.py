@@ -94,3 +94,19 @@ def test_unknown_model_and_options():
         make_model("s4d", vocab_size=4, n_classes=2, nosuch=1)
     with pytest.raises(ConfigError, match="pool"):
         make_model("lstm", vocab_size=4, n_classes=2, pool="max")
+
+
+@pytest.mark.slow
+def test_sequence_and_tokens_import_without_pennylane_or_qiskit():
+    """The PyTorch-only rule: a fresh interpreter where pennylane and qiskit cannot be imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "for m in ('pennylane', 'qiskit', 'qiskit_aer'): sys.modules[m] = None\n"
+            "import qcstar.sequence, qcstar.sequence.data, qcstar.circuits.tokens as t\n"
+            "from qcstar.circuits import Circuit\n"
+            "print(t.make_tokenizer('lexical').encode(Circuit(2).h(0).cx(0, 1)).n_tokens)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.strip()) > 10
