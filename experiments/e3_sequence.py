@@ -75,6 +75,9 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
     p.add_argument("--device", default="cpu", help="torch device (cuda: bf16 autocast)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--quick", action="store_true", help="seconds: synthetic circuits, tiny models, temporary folder")
+    p.add_argument("--report-only", action="store_true",
+                   help="rewrite e3_sequence.md/.png from the finished rows of e3_sequence.jsonl (no training); "
+                        "wanted rows without a line are listed as not run")
     args = p.parse_args(argv)
     comma_choices(p, "--models", args.models, MODELS)
     comma_choices(p, "--tokenizers", args.tokenizers, TOKENIZERS)
@@ -258,7 +261,7 @@ def read_rows(path: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def write_report(out: Path, rows: dict[str, dict[str, Any]], data_note: str) -> None:
+def write_report(out: Path, rows: dict[str, dict[str, Any]], data_note: str, missing: list[str] = ()) -> None:
     from qcstar.circuits.files import write_atomic
 
     lines = ["# E3: sequence models on tokenized QASM (MNIST f80, our AQCE circuits)", "",
@@ -281,6 +284,9 @@ def write_report(out: Path, rows: dict[str, dict[str, Any]], data_note: str) -> 
                      f"{r['train_seconds']:.0f} | {r['scaled']} |" if length is not None else
                      f"| {r['row']} | {r['model']} | {r['tokenizer']} | {r['n_train']} / {r['n_val']} / {r['n_test']} | "
                      f"- | - | - | {100 * r['test_acc']:.1f} | - | {r['train_seconds']:.0f} | {r['scaled']} |")
+    for name in missing:
+        lines.append(f"| {name} | - | - | - | - | - | - | not run | - | - | CPU budget of this session: rerun the "
+                     "command to resume |")
     lines.append(f"| MNISQ S4 | S4 | tokenized Dense QASM (unpublished) | ? | ~6k chars at f80 | ? | ? | "
                  f"{100 * MNISQ_S4:.0f} | ? | ? | MNISQ's own setup |")
     lines += ["", summary(rows)]
@@ -349,6 +355,18 @@ def main(argv=None) -> int:
     from qcstar.commands.train import check_device
 
     device = check_device(args.device, "e3_sequence")
+    wanted = [f"{m}-{t}" for t in args.tokenizers.split(",") for m in args.models.split(",")]
+    if args.report_only:
+        out = Path(args.out) if args.out else RESULTS
+        rows = read_rows(out / f"{NAME}.jsonl")
+        if not rows:
+            parser.error(f"--report-only: no finished rows in {out / (NAME + '.jsonl')}")
+        note = next((r["data"] for r in rows.values() if "data" in r), None) or (
+            f"Data: {rows.get('kernel-circuits', {}).get('n_train', '?')} training circuits (validation share held out "
+            f"for the sequence models), {rows.get('kernel-circuits', {}).get('n_test', '?')} test circuits; paths in "
+            "the command.")
+        write_report(out, rows, note, [w for w in wanted if w not in rows])
+        return 0
     scales = QUICK_SCALES if args.quick else SCALES
     if args.quick:
         out = quick_output(parser, args.out, name=NAME)
@@ -372,6 +390,7 @@ def main(argv=None) -> int:
             if name not in rows:
                 print(f"[{name}]", flush=True)
                 row = run_kernel_row(name, data, which, command)
+                row["data"] = data_note
                 append_json_line(log, row)
                 rows[name] = row
                 print(f"  {name}: {100 * row['test_acc']:.2f} %", flush=True)
@@ -383,6 +402,7 @@ def main(argv=None) -> int:
                 continue
             print(f"[{name}]", flush=True)
             row = run_sequence_row(name, model_kind, tok_kind, scales[tok_kind], data, work, device, command)
+            row["data"] = data_note
             append_json_line(log, row)
             rows[name] = row
             write_report(out, rows, data_note)
