@@ -37,8 +37,14 @@ from _cli import RESULTS, append_json_line, comma_choices, quick_output, run_scr
 NAME = "e3_sequence"
 MODELS = ("s4d", "transformer", "lstm")
 TOKENIZERS = ("gate", "lexical", "char")
-MACHINE = f"{platform.machine()} VM, {torch.get_num_threads()}-thread torch, no GPU" if not torch.cuda.is_available() \
-    else f"{torch.cuda.get_device_name(0)}"
+
+
+def machine(device: torch.device) -> str:
+    """The machine a row ran on (after the thread count is set)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"2-core {platform.machine()} VM shared with other jobs, {torch.get_num_threads()}-thread torch, no GPU"
+
 MNISQ_S4 = 0.77
 
 #: per tokenizer: training subset (None: all), test subset, epochs, batch, widths, Transformer window
@@ -75,6 +81,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
     p.add_argument("--device", default="cpu", help="torch device (cuda: bf16 autocast)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--quick", action="store_true", help="seconds: synthetic circuits, tiny models, temporary folder")
+    p.add_argument("--note", default="", help="a paragraph added to e3_sequence.md (e.g. how the data was built)")
     p.add_argument("--report-only", action="store_true",
                    help="rewrite e3_sequence.md/.png from the finished rows of e3_sequence.jsonl (no training); "
                         "wanted rows without a line are listed as not run")
@@ -211,7 +218,7 @@ def run_sequence_row(name: str, model_kind: str, tok_kind: str, scale: dict[str,
         "tokenize_seconds": seconds_tokenize, "tokens_per_s": sum(rates) / len(rates) if rates else None,
         "history": [{k: h[k] for k in ("epoch", "train_loss", "train_acc", "val_acc", "tokens_per_s") if k in h}
                     for h in result["history"]],
-        "scaled": scaled_text(scale, model_kind, len(data.fit_idx)), "machine": MACHINE, "device": str(device),
+        "scaled": scaled_text(scale, model_kind, len(data.fit_idx)), "machine": machine(device), "device": str(device),
         "command": command,
     }
 
@@ -242,7 +249,7 @@ def run_kernel_row(name: str, data: Data, which: str, command: str) -> dict[str,
     return {"row": name, "model": "fidelity-kernel SVM", "tokenizer": what, "n_train": len(train_idx), "n_val": 0,
             "n_test": len(data.test), "test_acc": acc, "train_seconds": time.perf_counter() - t0,
             "state_seconds": seconds_states, "scaled": "none (all training circuits, incl. the validation share)",
-            "machine": MACHINE, "device": "cpu", "command": command}
+            "machine": machine(torch.device("cpu")), "device": "cpu", "command": command}
 
 
 # --------------------------------------------------------------------------------------
@@ -261,7 +268,8 @@ def read_rows(path: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def write_report(out: Path, rows: dict[str, dict[str, Any]], data_note: str, missing: list[str] = ()) -> None:
+def write_report(out: Path, rows: dict[str, dict[str, Any]], data_note: str, missing: list[str] = (),
+                 note: str = "") -> None:
     from qcstar.circuits.files import write_atomic
 
     lines = ["# E3: sequence models on tokenized QASM (MNIST f80, our AQCE circuits)", "",
@@ -270,7 +278,7 @@ def write_report(out: Path, rows: dict[str, dict[str, Any]], data_note: str, mis
              "`qcstar.train.fit` (AdamW, cosine, length-bucketed batches, weights of the best validation epoch), "
              "beside the fidelity-kernel SVM (C = 1, one-vs-one) on the same circuits and MNISQ's S4 "
              f"({100 * MNISQ_S4:.0f} %, arXiv:2306.16627; its tokenizer, sizes and training set are unpublished).", "",
-             data_note, "",
+             data_note + (" " + note if note else ""), "",
              "| row | model | tokens | train / val / test | mean length | params (backbone / total) | epochs | "
              "test acc % | train tokens/s | train s | scaled |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -365,7 +373,7 @@ def main(argv=None) -> int:
             f"Data: {rows.get('kernel-circuits', {}).get('n_train', '?')} training circuits (validation share held out "
             f"for the sequence models), {rows.get('kernel-circuits', {}).get('n_test', '?')} test circuits; paths in "
             "the command.")
-        write_report(out, rows, note, [w for w in wanted if w not in rows])
+        write_report(out, rows, note, [w for w in wanted if w not in rows], args.note)
         return 0
     scales = QUICK_SCALES if args.quick else SCALES
     if args.quick:
@@ -405,8 +413,8 @@ def main(argv=None) -> int:
             row["data"] = data_note
             append_json_line(log, row)
             rows[name] = row
-            write_report(out, rows, data_note)
-    write_report(out, rows, data_note)
+            write_report(out, rows, data_note, note=args.note)
+    write_report(out, rows, data_note, note=args.note)
     for r in rows.values():
         print(f"{r['row']:24s} {100 * r['test_acc']:6.2f} %  ({r['n_train']} train)")
     return 0
