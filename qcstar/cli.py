@@ -26,7 +26,7 @@ from qcstar.circuits.allocator import tune_allocator_from_env
 from qcstar.circuits.errors import ConfigError, QcstarError
 
 #: Subcommand modules, in the order they appear in ``qcstar --help``.
-COMMANDS = ["demo", "train", "dataset", "kernel"]
+COMMANDS = ["demo", "train", "dataset", "kernel", "seq"]
 
 
 class Parser(argparse.ArgumentParser):

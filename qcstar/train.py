@@ -17,6 +17,12 @@ Three layers:
   the call; anything else is refused with a :class:`ResumeMismatchError` that names what
   differs.
 
+Sequence data: an ``x`` with per-row ``lengths`` (:class:`qcstar.circuits.tokens.TokenSequences`)
+is drawn in length-bucketed batches (rows of similar length together, padding trimmed to the
+longest row of each batch; the buckets are shuffled by seed). Batches go to the model's device;
+``autocast=True`` runs the forward pass in bfloat16 on CUDA (the loss in float32). A model with
+an ``optimizer_groups(lr, weight_decay)`` method chooses its own AdamW parameter groups.
+
 "tasks" mode (``model.mode == "tasks"``): the training set is split by seed into d disjoint,
 equally sized parts, one per circuit (d related tasks, each with its own data); a training
 batch stacks one image per task ``(B, d, *shape)``. Validation and test put the same image in
@@ -265,12 +271,26 @@ def _check_training_memory(model: nn.Module, batch_size: int, eval_batch_size: i
 # data
 # --------------------------------------------------------------------------------------
 
+def _is_sequences(x: Any) -> bool:
+    """Token sequences (:class:`qcstar.circuits.tokens.TokenSequences`): rows with lengths."""
+    return hasattr(x, "lengths") and hasattr(x, "tensors")
+
+
+def _content(x: Any) -> tuple[Any, ...]:
+    return x.tensors() if _is_sequences(x) else (x,)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    first = next(iter(model.parameters()), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
 def _get_split(data: Mapping[str, Split], name: str) -> Split | None:
     part = data.get(name)
     if part is None:
         return None
     x, y = part
-    x = torch.as_tensor(x)
+    x = x if _is_sequences(x) else torch.as_tensor(x)
     y = torch.as_tensor(y).long()
     if x.shape[0] != y.shape[0]:
         raise ShapeError(f"split '{name}': {x.shape[0]} images but {y.shape[0]} labels")
@@ -313,13 +333,16 @@ class TrainingData:
 
     def identity(self) -> dict[str, str | None]:
         """A content digest per split: a resume on other data is refused."""
-        return {name: None if part is None else content_digest(*part)
+        return {name: None if part is None else content_digest(*_content(part[0]), part[1])
                 for name, part in (("train", self.train), ("val", self.val), ("test", self.test))}
 
     def batches(self, batch_size: int, gen: torch.Generator):
         """Training batches ``(x, y)`` in an order drawn from ``gen`` (tasks: ``(B, d, ...)``, ``(B*d,)``)."""
         order = torch.randperm(self.n_items, generator=gen)
         x, y = self.train
+        if _is_sequences(x) and self.parts is None:
+            yield from _bucketed(x, y, order, batch_size, gen)
+            return
         for i in range(0, self.n_items, batch_size):
             idx = order[i:i + batch_size]
             if self.parts is not None:
@@ -327,6 +350,24 @@ class TrainingData:
                 yield x[sel], y[sel].flatten()
             else:
                 yield x[idx], y[idx]
+
+
+#: batches per length bucket: rows are sorted by length within groups of this many batches
+BUCKET_BATCHES = 50
+
+
+def _bucketed(x: Any, y: Tensor, order: Tensor, batch_size: int, gen: torch.Generator):
+    """Length-bucketed batches: the shuffled rows in groups of ``BUCKET_BATCHES`` batches, each
+    group sorted by length and cut into batches, and the batches of all groups shuffled."""
+    lengths = x.lengths
+    batches = []
+    group = batch_size * BUCKET_BATCHES
+    for g in range(0, order.numel(), group):
+        rows = order[g:g + group]
+        rows = rows[torch.argsort(lengths[rows], stable=True)]
+        batches += [rows[i:i + batch_size] for i in range(0, rows.numel(), batch_size)]
+    for b in torch.randperm(len(batches), generator=gen).tolist():
+        yield x[batches[b]], y[batches[b]]
 
 
 @torch.no_grad()
@@ -341,10 +382,14 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 512) -
     model.eval()
     tasks = getattr(model, "mode", "shared") == "tasks"
     d = getattr(model, "n_circuits", 1)
+    device = _model_device(model)
+    if _is_sequences(x):  # similar lengths together: little padding
+        order = torch.argsort(x.lengths, stable=True)
+        x, y = x[order], y[order]
     total_loss, correct, count = 0.0, 0, 0
     try:
         for i in range(0, x.shape[0], batch_size):
-            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+            xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
             if tasks:
                 xb = xb.unsqueeze(1).expand(xb.shape[0], d, *xb.shape[1:])
                 logits = model(xb).flatten(0, 1)  # (B*d, C)
@@ -367,7 +412,10 @@ def _rng_state(gen: torch.Generator) -> dict[str, Any]:
     """Every random state as tensors and plain types (weights_only-safe)."""
     np_state = np.random.get_state()
     py_state = random.getstate()
-    return {
+    extra = {}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # dropout on a GPU draws from its own generators
+        extra["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
+    return {**extra,
         "torch": torch.get_rng_state(),
         "numpy": {
             "name": str(np_state[0]),
@@ -389,6 +437,8 @@ def _set_rng_state(state: Mapping[str, Any], gen: torch.Generator) -> None:
     py = state["python"]
     random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
     gen.set_state(state["data"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
 
 
 def _differences(recorded: Any, current: Any, prefix: str = "") -> dict[str, tuple[Any, Any]]:
@@ -431,7 +481,9 @@ class TrainingState:
         np.random.seed(seed % 2**32)
         random.seed(seed)
         gen = torch.Generator().manual_seed(int(seed))
-        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=options["weight_decay"])
+        groups = getattr(model, "optimizer_groups", None)
+        params = groups(lr, options["weight_decay"]) if callable(groups) else model.parameters()
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=options["weight_decay"])
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch,
                                                                eta_min=lr * options["min_lr_ratio"])
         try:  # plain JSON values only: they are compared after a round trip through the checkpoint
@@ -502,18 +554,25 @@ class TrainingState:
 
 
 def train_epoch(state: TrainingState, data: TrainingData, *, batch_size: int, eval_batch_size: int = 512,
-                on_step: Callable[[float], None] | None = None) -> dict[str, Any]:
+                on_step: Callable[[float], None] | None = None, autocast: bool = False) -> dict[str, Any]:
     """One epoch: the optimiser steps over every batch, then the validation and the best weights.
 
     Appends the epoch's metrics to ``state.history`` and returns them; ``on_step(mean_loss)``
-    is called after every step (for a progress bar).
+    is called after every step (for a progress bar). ``autocast``: bfloat16 forward on CUDA.
+    Token sequences add ``tokens`` and ``tokens_per_s`` (training tokens, padding excluded).
     """
     model = state.model
     model.train()
+    device = _model_device(model)
+    amp = autocast and device.type == "cuda"
     t0 = time.perf_counter()
-    run_loss, run_correct, run_n = 0.0, 0, 0
+    run_loss, run_correct, run_n, tokens = 0.0, 0, 0, 0
     for xb, yb in data.batches(batch_size, state.generator):
-        logits = model(xb)
+        xb, yb = xb.to(device), yb.to(device)
+        if _is_sequences(xb):
+            tokens += xb.n_tokens
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(xb)
         if data.parts is not None:
             logits = logits.flatten(0, 1)
         loss = nn.functional.cross_entropy(logits.float(), yb)
@@ -533,6 +592,9 @@ def train_epoch(state: TrainingState, data: TrainingData, *, batch_size: int, ev
         "train_acc": run_correct / max(run_n, 1),
         "lr": float(state.scheduler.get_last_lr()[0]),
     }
+    if tokens:
+        seconds = time.perf_counter() - t0
+        metrics["tokens"], metrics["tokens_per_s"] = tokens, tokens / max(seconds, 1e-9)
     if data.val is not None:
         ev = evaluate(model, *data.val, batch_size=eval_batch_size)
         metrics["val_loss"], metrics["val_acc"] = ev["loss"], ev["acc"]
@@ -673,6 +735,7 @@ def fit(
     eval_batch_size: int = 512,
     select: str = "val",
     run_info: Mapping[str, Any] | None = None,
+    autocast: bool = False,
 ) -> dict[str, Any]:
     """Train ``model`` on ``data["train"]``, evaluating on ``data["val"]`` every epoch.
 
@@ -684,7 +747,9 @@ def fit(
     result-changing options (``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
     ``min_lr_ratio``, ``seed``, ``select``), the same model architecture, the same data (a
     digest per split) and the same ``run_info``; otherwise :class:`ResumeMismatchError`.
-    ``progress``, ``eval_batch_size``, ``callback`` and ``max_epochs_this_run`` may differ.
+    ``progress``, ``eval_batch_size``, ``callback``, ``autocast`` and ``max_epochs_this_run`` may
+    differ. ``autocast``: bfloat16 autocast of the forward pass when the model is on CUDA (ignored
+    on the CPU). Data may be token sequences (see the module docstring).
     ``max_epochs_this_run`` stops early (as if killed) after that many epochs in this call; so
     does :class:`StopTraining` raised from ``callback(epoch, metrics)``. ``select="val"``
     evaluates the test split with the weights of the best validation epoch (``"last"``: the
@@ -729,7 +794,7 @@ def fit(
             if max_epochs_this_run is not None and epochs_run >= max_epochs_this_run:
                 break
             metrics = train_epoch(state, splits, batch_size=batch_size, eval_batch_size=eval_batch_size,
-                                  on_step=on_step if bar is not None else None)
+                                  on_step=on_step if bar is not None else None, autocast=autocast)
             epochs_run += 1
             if folder is not None:
                 state.save(folder.checkpoint)

@@ -6,6 +6,7 @@
    without interaction, exported to a circuit that simulates to the net's joint state.
 3. encoders: exact amplitude encoding (state-preparation circuits) and MNISQ's AQCE.
 4. kernels: fidelity-kernel SVMs on the encoded states, each beside its classical twin.
+5. sequence: a tiny S4D on gate tokens of AQCE circuits of digits, beside the fidelity kernel on them.
 
 Then ``report.md`` in the output folder: each stage's key numbers, the command and the machine,
 and PNG plots (training curves, a Gram-matrix heat map, accuracy bars) when matplotlib (the
@@ -250,6 +251,59 @@ def shots_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, A
                   f"relative error {error:.3f} against the exact kernel")
     print(f"  {out['circuits']} circuits x {shots} shots on {backend.name}")
     return out
+
+
+@stage("sequence")
+def sequence_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, Any]:
+    """A tiny S4D on gate tokens of the digits' 6-qubit AQCE circuits, beside the fidelity kernel on the
+    states of the same circuits (README: "Sequence models on QASM")."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and a busy machine does not stall it
+    try:
+        return _sequence_stage(args, report)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _sequence_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[str, Any]:
+    from qcstar.circuits.tokens import GateTokenizer
+    from qcstar.encoders import AQCEEncoder
+    from qcstar.kernels import FidelityKernel, one_vs_one_accuracy
+    from qcstar.sequence import make_model
+    from qcstar.train import fit
+
+    data = _digits(report, args)
+    (xtr, ytr), (xte, yte) = data["train"], data["test"]
+    n_train, n_test = min(240, len(ytr)), min(120, len(yte))
+    # a short AQCE (at most 12 blocks, one sweep) keeps the stage within seconds
+    aqce = AQCEEncoder(level=None, target_overlap=0.99, n_qubits=6, max_blocks=12, sweeps=1, batch_size=n_train)
+    t0 = time.perf_counter()
+    enc_tr, enc_te = aqce.encode(xtr[:n_train]), aqce.encode(xte[:n_test])
+    circ_tr = [enc_tr.circuit(i) for i in range(n_train)]
+    circ_te = [enc_te.circuit(i) for i in range(n_test)]
+    t_aqce = time.perf_counter() - t0
+    tok = GateTokenizer(n_qubits=6)
+    splits = {"train": (tok.encode_batch(circ_tr), ytr[:n_train]), "test": (tok.encode_batch(circ_te), yte[:n_test])}
+    torch.manual_seed(args.seed)
+    model = make_model("s4d", vocab_size=tok.vocab_size, n_features=tok.n_features, n_classes=10, d_model=32,
+                       n_layers=2, d_state=16, dropout=0.0)
+    res = fit(model, splits, epochs=12, batch_size=16, lr=1e-2, weight_decay=0.01, seed=args.seed, progress=False,
+              select="last")
+    states_tr = torch.stack([simulate(c, dtype=torch.complex128).reshape(-1) for c in circ_tr])
+    states_te = torch.stack([simulate(c, dtype=torch.complex128).reshape(-1) for c in circ_te])
+    k = FidelityKernel(dtype=torch.complex128)
+    kernel_acc = one_vs_one_accuracy(k.evaluate(states_tr), ytr[:n_train].numpy(), k.evaluate(states_te, states_tr),
+                                     yte[:n_test].numpy())
+    rate = sum(h["tokens_per_s"] for h in res["history"]) / len(res["history"])
+    blocks = float(enc_tr.n_blocks.double().mean())
+    print(f"  AQCE ({blocks:.1f} blocks, overlap {float(enc_tr.overlap.mean()):.3f}) on {n_train} + {n_test} digits "
+          f"in {t_aqce:.1f} s; gate tokens: {splits['train'][0].lengths.double().mean():.1f} per circuit")
+    print(f"  {res['test']['acc']:.3f}  S4D on gate tokens ({res['params']['total']:,} parameters, 12 epochs, "
+          f"{rate:,.0f} tokens/s)")
+    print(f"  {kernel_acc:.3f}  fidelity-kernel SVM on the same circuits' states")
+    return {"s4d_test_acc": res["test"]["acc"], "kernel_test_acc": kernel_acc, "n_train": n_train, "n_test": n_test,
+            "aqce_mean_blocks": blocks, "s4d_params": res["params"]["total"], "s4d_train_seconds": res["seconds"],
+            "s4d_tokens_per_s": rate}
 
 
 def _epoch_line(what: str, epochs: int) -> Callable[[int, dict[str, Any]], None]:

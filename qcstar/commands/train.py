@@ -16,9 +16,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qcstar.circuits.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported when a command runs, not when the CLI starts
+    import torch
 
 #: options that do not change what is trained: a resume may change them freely
 NOT_RECORDED = frozenset({"out", "no_resume", "no_progress", "threads", "device", "data_dir", "config", "func",
@@ -72,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=positive_float, default=0.02, help="AdamW learning rate, cosine schedule (default 0.02)")
     p.add_argument("--weight-decay", type=non_negative_float, default=1e-4, help="AdamW weight decay (default 1e-4)")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
-    p.add_argument("--device", default="cpu", help="torch device; this version trains on the CPU only (default cpu)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--out", type=Path, default=None, help="run folder: checkpoint.pt, metrics.jsonl, result.json")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT has a checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -90,17 +93,24 @@ def recorded_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {_flag(k): v for k, v in sorted(vars(args).items()) if k not in NOT_RECORDED}
 
 
-def _check_device(text: str) -> None:
+def check_device(text: str, command: str = "qcstar train") -> "torch.device":
+    """``--device`` as a torch device that can train here (cpu, or cuda with a GPU), else ConfigError."""
     import torch
 
     try:
         device = torch.device(text)
     except (RuntimeError, ValueError, TypeError):
-        raise ConfigError(f"--device {text!r} is not a torch device; this version trains on the CPU: use --device cpu") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {text}: this torch has no usable CUDA (CPU-only build or no GPU); use --device cpu")
-    if device.type != "cpu":
-        raise ConfigError(f"--device {text}: qcstar train runs on the CPU in this version; use --device cpu")
+        raise ConfigError(f"--device {text!r} is not a torch device; use --device cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"--device {text}: this torch has no usable CUDA (CPU-only build or no GPU); use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"--device {text}: no usable CUDA device {device.index} (this machine has {count}: "
+                              f"cuda:0 .. cuda:{count - 1})")
+    elif device.type != "cpu":
+        raise ConfigError(f"--device {text}: {command} trains on cpu or cuda; use --device cpu or --device cuda")
+    return device
 
 
 def _check_memory(args: argparse.Namespace) -> None:
@@ -139,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     from qcstar.net import QCStarNet
     from qcstar.train import ResumeMismatchError, fit
 
-    _check_device(args.device)
+    device = check_device(args.device)
     _check_memory(args)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -152,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
                     interaction=args.interaction, angle_net=args.angle_net, readout=args.readout,
                     combine=args.combine, mode=args.mode, in_shape=tuple(x_tr.shape[1:]), seed=args.seed,
                     interaction_init=args.interaction_init if args.interaction != "none" else 0.0,
-                    placement=args.placement, control_qubit=args.control_qubit)
+                    placement=args.placement, control_qubit=args.control_qubit, device=device)
     note = getattr(splits, "note", "")
     if note:
         print(f"note: {note}")

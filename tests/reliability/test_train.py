@@ -305,7 +305,7 @@ def test_an_output_folder_that_cannot_be_created(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("device, expected", [
-    ("cuda:0", "no usable CUDA" if not torch.cuda.is_available() else "runs on the CPU"),
+    ("cuda:0" if not torch.cuda.is_available() else "cuda:99", "no usable CUDA"),
     ("tpu-ish", "is not a torch device"),
 ])
 def test_devices_give_clear_errors(device, expected, capsys):

@@ -60,3 +60,13 @@ def test_demo_rejects_unknown_config_key(tmp_path, capsys):
     cfg.write_text("no_such_option = 1\n")
     assert main(["demo", "--config", str(cfg)]) == 2
     assert "unknown option 'no_such_option'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_sequence_stage_sets_the_s4d_beside_the_kernel(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--stages", "sequence", "--train-images", "100", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())["sequence"]
+    assert report["n_train"] == 100 and report["n_test"] == 120
+    assert report["kernel_test_acc"] > 0.5 and report["s4d_params"] > 0 and report["s4d_tokens_per_s"] > 0
+    assert "S4D on gate tokens" in capsys.readouterr().out
