@@ -98,6 +98,10 @@ def row_specs(quick: bool) -> dict[str, dict]:
         for kernel in ("fidelity", "projected"):
             rows[f"same6k-cstar-{net}-{kernel}"] = same(6000, "cstar-states", net=net, kernel=kernel)
         rows[f"same6k-cstar-{net}-net"] = same(6000, "cstar-net", "softmax", net=net)
+    for net in SEEDED_NETS:  # more seeds of the nets that decide whether interaction helps the kernels
+        for kernel in ("fidelity", "projected"):
+            rows[f"same6k-cstar-{net}-{kernel}"] = same(6000, "cstar-states", net=net, kernel=kernel)
+        rows[f"same6k-cstar-{net}-net"] = same(6000, "cstar-net", "softmax", net=net)
     rows["same6k-cos2"] = same(6000, "cos2-pixels")
     rows["same6k-rbf"] = same(6000, "rbf-svm-pixels")
     rows["same6k-linear"] = same(6000, "linear-svm-pixels", "ovr")
@@ -114,6 +118,8 @@ CSTAR_NETS = {"d1": ["--circuits", "1", "--interaction", "none"],
               "inner-d4-none": ["--circuits", "4", "--interaction", "none", "--readout", "inner", "--angle-net", "mlp"],
               "inner-d4-global": ["--circuits", "4", "--interaction", "global", "--interaction-init", "0",
                                   "--readout", "inner", "--angle-net", "mlp"]}
+#: the same nets with other seeds (``<net>-s<seed>``): interaction with and without, linear angle nets
+SEEDED_NETS = [f"{net}-s{seed}" for seed in (1, 2) for net in ("d4-none", "d4-global")]
 CSTAR_COMMON = ["--size", "8", "--qubits", "6", "--layers", "3", "--n-train", "10000", "--n-val", "1000",
                 "--n-test", "1000", "--epochs", "10", "--seed", "0", "--no-progress"]
 
@@ -351,9 +357,12 @@ def trained_net(name: str, args):
     from qcstar.cli import main as qcstar_main
     from qcstar.train import load_model
 
+    base, seed = name, None
+    if name not in CSTAR_NETS:  # "<net>-s<seed>": the net of CSTAR_NETS with another seed
+        base, seed = name.rsplit("-s", 1)
     run = args.out_dir / "e2_nets" / name
-    flags = ["train", "--dataset", "digits" if args.quick else "mnist", *CSTAR_NETS[name], *CSTAR_COMMON,
-             "--out", str(run)]
+    flags = ["train", "--dataset", "digits" if args.quick else "mnist", *CSTAR_NETS[base], *CSTAR_COMMON,
+             "--out", str(run)] + (["--seed", seed] if seed else [])
     if args.quick:
         flags += ["--n-train", "300", "--n-val", "100", "--n-test", "100", "--epochs", "1", "--qubits", "3"]
     if args.data_dir:
@@ -506,6 +515,26 @@ def _table(rows: dict[str, dict], names: list[str], *, mnisq: dict[str, float] |
     return lines
 
 
+def interaction_lines(rows: dict[str, dict]) -> list[str]:
+    """Per kernel (and the net's own classifier): the accuracy difference interaction minus none, per
+    seed, with its mean and standard error over the seeds that have both rows."""
+    import statistics
+
+    out = []
+    for what in ("fidelity", "projected", "net"):
+        diffs = []
+        for suffix in ("", "-s1", "-s2"):
+            a, b = rows.get(f"same6k-cstar-d4-global{suffix}-{what}"), rows.get(f"same6k-cstar-d4-none{suffix}-{what}")
+            if a and b:
+                diffs.append(100 * (main_accuracy(a) - main_accuracy(b)))
+        if diffs:
+            se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+            label = "its own classifier" if what == "net" else f"{what} kernel SVM"
+            out.append(f"* {label}: {', '.join(f'{d:+.1f}' for d in diffs)} points; mean **{statistics.mean(diffs):+.2f}** "
+                       f"+- {se:.2f} (standard error, {len(diffs)} seed{'s' if len(diffs) > 1 else ''})")
+    return out
+
+
 def aqce_gap_lines(rows: dict[str, dict]) -> list[str]:
     """Exact minus AQCE accuracy on the same images, beside MNISQ's gap at full scale."""
     out = []
@@ -555,6 +584,10 @@ def write_report(out: Path, rows: dict[str, dict], order: list[str]) -> None:
                   "states, angle and trained C*-net states, and the classical twins all see them. MNISQ's AQCE "
                   "numbers are at full scale (60,000 / 10,000) and shown for reference only.", ""]
         lines += _table(rows, same, mnisq={n: MNISQ_AQCE[rows[n]["level"]] for n in same if "level" in rows[n]})
+        effect = interaction_lines(rows)
+        if effect:
+            lines += ["", "Does interaction make the C*-net's states better kernel inputs? Interaction minus none, "
+                      "same settings and seed (`d4-global` vs `d4-none`, linear angle nets; seeds 0-2):", ""] + effect
         gaps = aqce_gap_lines(rows)
         if gaps:
             lines += ["", "AQCE gap (the question of E2.2: does ours match MNISQ's 3.1 points at f80?):", ""] + gaps
