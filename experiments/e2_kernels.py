@@ -523,15 +523,16 @@ def interaction_lines(rows: dict[str, dict]) -> list[str]:
     out = []
     for what in ("fidelity", "projected", "net"):
         diffs = []
-        for suffix in ("", "-s1", "-s2"):
-            a, b = rows.get(f"same6k-cstar-d4-global{suffix}-{what}"), rows.get(f"same6k-cstar-d4-none{suffix}-{what}")
+        for prefix, suffix in (("", ""), ("", "-s1"), ("", "-s2"), ("inner-", "")):
+            a = rows.get(f"same6k-cstar-{prefix}d4-global{suffix}-{what}")
+            b = rows.get(f"same6k-cstar-{prefix}d4-none{suffix}-{what}")
             if a and b:
                 diffs.append(100 * (main_accuracy(a) - main_accuracy(b)))
         if diffs:
             se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
             label = "its own classifier" if what == "net" else f"{what} kernel SVM"
             out.append(f"* {label}: {', '.join(f'{d:+.1f}' for d in diffs)} points; mean **{statistics.mean(diffs):+.2f}** "
-                       f"+- {se:.2f} (standard error, {len(diffs)} seed{'s' if len(diffs) > 1 else ''})")
+                       f"+- {se:.2f} (standard error over {len(diffs)} net pair{'s' if len(diffs) > 1 else ''})")
     return out
 
 
@@ -587,7 +588,8 @@ def write_report(out: Path, rows: dict[str, dict], order: list[str]) -> None:
         effect = interaction_lines(rows)
         if effect:
             lines += ["", "Does interaction make the C*-net's states better kernel inputs? Interaction minus none, "
-                      "same settings and seed (`d4-global` vs `d4-none`, linear angle nets; seeds 0-2):", ""] + effect
+                      "same settings and seed (`d4-global` vs `d4-none`: linear angle nets with seeds 0, 1, 2, then E1b's inner-readout "
+                      "MLP nets with seed 0):", ""] + effect
         gaps = aqce_gap_lines(rows)
         if gaps:
             lines += ["", "AQCE gap (the question of E2.2: does ours match MNISQ's 3.1 points at f80?):", ""] + gaps
