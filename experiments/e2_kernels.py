@@ -17,15 +17,16 @@ Rows (``--rows`` chooses, in this order by default):
   images, so train and test are drawn from its 10,000 official test images.
 * ``mnist-rbf-10k``, ``mnist-cnn-10k``: classical twins on the 10k split: an RBF-SVC on the pixels
   (C = 1, gamma "scale") and a small CNN (its parameter count in the row).
-* ``same6k-*`` and ``same2k-*``: every encoder on the SAME images: the first 6,000 (or 2,000)
-  official training images and the first 1,000 official test images, the images our AQCE data
+* ``same6k-*``, ``same2k-*``, ``same1k-*``: every encoder on the SAME images: the first 6,000 (2,000,
+  1,000) official training images and the first 1,000 official test images, the images our AQCE data
   sets were built from (``qcstar dataset build --source mnist --split train --level f80 --limit
   10000``; f90: 6,000; f95: 2,000; test: 1,000; folders ``mnist-<level>-<split>-<limit>`` under
   ``--circuits-dir``). Rows: exact amplitude states; AQCE f80/f90(/f95) (the states the circuits
   prepare, as MNISQ's kernels); the angle encoder; trained C*-nets (d = 1, and d = 4 with and
   without interaction, trained by ``qcstar train`` on 10,000 stratified 8 x 8 training images,
-  fidelity and projected kernels, and each net's own classifier as its twin); cos^2, RBF, linear
-  and CNN twins on the pixels.
+  fidelity and projected kernels, and each net's own classifier as its twin; the d = 4 pair also
+  with seeds 1 and 2 (``-s1``, ``-s2``) and in E1b's best setting, ``inner-``: the inner-product
+  readout, MLP angles, interaction from V = I); cos^2, RBF, linear and CNN twins on the pixels.
 
 Resumable: every finished row appends one JSON line to ``<out>/e2_kernels.jsonl``; a rerun
 skips finished rows. ``<out>/e2_kernels.md`` (and ``e2_kernels.png``, the learning curve, when
