@@ -296,12 +296,16 @@ QUICK_CIRCUITS = 120 + QUICK_TEST  # --quick: one digits AQCE set per level, sha
 
 
 def _quick_circuits(spec, args):
-    """--quick: a tiny digits AQCE set (6 qubits, a small block budget) built once per level in the
-    output folder: rows train on its first circuits and test on its last ``QUICK_TEST``."""
+    """--quick: a tiny digits AQCE set (6 qubits, a small block budget) built once per level in a
+    temporary folder: rows train on its first circuits and test on its last ``QUICK_TEST``."""
     from qcstar.data.build import build_dataset
     from qcstar.encoders.aqce import AQCEEncoder
 
-    folder = args.out_dir / f"quick-digits-{spec['level']}"
+    if not hasattr(args, "quick_circuits_dir"):  # a scratch folder: the build leaves its lock file there
+        import tempfile
+
+        args.quick_circuits_dir = Path(tempfile.mkdtemp(prefix="e2-quick-circuits-"))
+    folder = args.quick_circuits_dir / f"digits-{spec['level']}"
     return build_dataset(out=folder, encoder=AQCEEncoder(level=spec["level"], max_blocks=4, sweeps=2),
                          source="digits", split="train", level=spec["level"], limit=QUICK_CIRCUITS,
                          shard_size=QUICK_CIRCUITS, progress=False)
@@ -694,6 +698,10 @@ def main(argv=None) -> int:
             check_cos2_equals_states(done)  # fail loudly as soon as both rows exist
             write_report(out, done, order)
     write_report(out, done, order)
+    if hasattr(args, "quick_circuits_dir"):  # the scratch AQCE sets of --quick (lock files and all)
+        import shutil
+
+        shutil.rmtree(args.quick_circuits_dir, ignore_errors=True)
     print(f"rows={len(done)}")
     return 0
 
