@@ -197,7 +197,7 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def report(rows: list[dict], out: Path, command: str) -> None:
+def report(rows: list[dict], out: Path, command: str, *, with_plot: bool = True) -> None:
     from qcstar.circuits.files import write_atomic
 
     lines = [
@@ -228,7 +228,8 @@ def report(rows: list[dict], out: Path, command: str) -> None:
             f"{r['executions']:.3g} | {r['jobs']} |")
     lines += ["", where_each_wins(rows), "", mitigation_summary(rows)]
     write_atomic(out / "e4_hardware.md", "\n".join(lines) + "\n")
-    plot(rows, out / "e4_hardware.png")
+    if with_plot:
+        plot(rows, out / "e4_hardware.png")
 
 
 def where_each_wins(rows: list[dict]) -> str:
@@ -354,7 +355,7 @@ def main() -> int:
             print(f"{row['encoder']:9s} {row['backend']:24s} {row['method']:17s} {row['shots']:6d} {row['variant']:26s} "
                   f"err {row['error_frobenius_relative']:.4f} acc {100 * row['accuracy']:.1f} % "
                   f"({row['circuits']} circuits, {row['seconds']:.0f} s)", flush=True)
-            report(rows, out, command)
+            report(rows, out, command, with_plot=False)  # the table after every row; the plot (seconds) once
     report(rows, out, command)
     best = min((r["error_frobenius_relative"] for r in rows), default=float("nan"))
     print(f"smallest_relative_error={best:.6g}")

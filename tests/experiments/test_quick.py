@@ -36,6 +36,14 @@ QUICK_EXEMPT: dict[str, str] = {}
 
 SCRIPTS = sorted(p.stem for p in EXPERIMENTS.glob("*.py") if not p.name.startswith("_"))
 
+#: Scripts whose --quick run takes over ~15 s of CPU (imports of Aer / IBM runtime, AQCE builds, net
+#: training): run with the slow tests (``-m slow``), not in the default suite's time budget.
+QUICK_SLOW: dict[str, str] = {
+    "e2_kernels": "builds a digits AQCE set and trains a C*-net on the way (~15 s)",
+    "e4_hardware": "imports Aer and the IBM runtime, calibrates readout mitigation (~20 s)",
+}
+DEFAULT_QUICK = [n for n in SCRIPTS if n not in QUICK_EXEMPT and n not in QUICK_SLOW]
+
 #: Generous: a quick run takes seconds, but 8 jobs may share these 2 cores.
 TIMEOUT_S = 180
 
@@ -174,7 +182,7 @@ def quick_runs(tmp_path_factory):
     """Start the scripts' --quick runs, as many at once as there are cores (at least 2);
     yield the :class:`QuickRuns` and the snapshot of experiments/results/ taken before."""
     before = _results_snapshot()
-    runs = QuickRuns([n for n in SCRIPTS if n not in QUICK_EXEMPT], tmp_path_factory.mktemp("quick"),
+    runs = QuickRuns(DEFAULT_QUICK, tmp_path_factory.mktemp("quick"),
                      slots=max(2, os.cpu_count() or 1))
     yield runs, before
     runs.close()
@@ -199,9 +207,24 @@ def _check_file(path: Path) -> None:
         assert rows, f"{path} holds no JSON line"
 
 
-@pytest.mark.parametrize("name", [n for n in SCRIPTS if n not in QUICK_EXEMPT])
+@pytest.mark.parametrize("name", DEFAULT_QUICK)
 def test_quick_run(quick_runs, name: str) -> None:
-    runs, _ = quick_runs
+    _check_quick_run(quick_runs[0], name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(QUICK_SLOW))
+def test_quick_run_slow(tmp_path, name: str) -> None:
+    before = _results_snapshot()
+    runs = QuickRuns([name], tmp_path, slots=1)
+    try:
+        _check_quick_run(runs, name)
+    finally:
+        runs.close()
+    assert _results_snapshot() == before, f"{name} --quick changed experiments/results/"
+
+
+def _check_quick_run(runs: QuickRuns, name: str) -> None:
     rc, out = runs.wait(name)
     run = runs.runs[name]
     if rc != 0 and "unrecognized arguments: --quick" in out:
