@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["build", "info"], help="build a data set, or describe one")
     p.add_argument("path", nargs="?", default=None, help="info: the data set folder or MNISQ zip")
     p.add_argument("--source", default="mnist", help="mnist | fashion-mnist | kmnist | digits (default mnist)")
-    p.add_argument("--split", default="test", help="train | test (default test; digits has only train)")
+    p.add_argument("--split", default=None, help="train | test (default test; train for digits, which has only train)")
     p.add_argument("--level", default="f90", help="f80 | f90 | f95: MNISQ's 27/54/108-block budgets (default f90)")
     p.add_argument("--limit", type=int, default=None, help="encode only the first LIMIT images (default all)")
     p.add_argument("--out", default=None, help="build: output folder (created; rerun to resume)")
@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     source = canonical_source(args.source)
+    if args.split is None:  # digits ship one pool, read as "train"; MNIST-family builds default to the test split
+        args.split = "train" if source == "digits" else "test"
     check_split(args.split)
     check_level(args.level)
     encoder = None
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 #: The type every option must have once the command line and a --config file are merged
 #: (argparse converts command-line text; a TOML value arrives with its own type).
 _OPTION_TYPES: dict[str, tuple[type, ...]] = {
-    "source": (str,), "split": (str,), "level": (str,), "limit": (int, type(None)), "out": (str, type(None)),
+    "source": (str,), "split": (str, type(None)), "level": (str,), "limit": (int, type(None)), "out": (str, type(None)),
     "shard_size": (int,), "ray": (bool,), "data_dir": (str, type(None)), "batch_size": (int,),
     "device": (str, type(None)), "json": (bool,), "quiet": (bool,), "path": (str, type(None)),
 }

@@ -65,3 +65,18 @@ def test_cli_build_threads_option(tmp_path: Path):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_cli_build_digits_needs_no_split(tmp_path: Path, monkeypatch):
+    """digits have one pool (read as 'train'): --split defaults to it there, to 'test' elsewhere."""
+    import qcstar.encoders.aqce
+
+    class Budget(AQCEEncoder):
+        def __init__(self, **kw):
+            super().__init__(**kw, max_blocks=2, sweeps=1)
+
+    monkeypatch.setattr(qcstar.encoders.aqce, "AQCEEncoder", Budget)
+    out = tmp_path / "digits"
+    assert cli(["dataset", "build", "--source", "digits", "--level", "f80", "--limit", "2", "--out", str(out),
+                "--quiet"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["config"]["split"] == "train"
