@@ -3,6 +3,7 @@
 * ``quick_output``: where a ``--quick`` smoke run writes - never into ``experiments/results/``.
 * ``comma_choices``, ``positive_int``: flag checks that end in argparse's error (exit 2).
 * ``append_json_line``: the resumable run logs (one JSON line per finished unit of work).
+* ``save_png``: a matplotlib figure written atomically (a killed run never leaves half a PNG).
 * ``run_script``: the entry point; qcstar's own errors end a script with their message.
 
 Every script in ``experiments/`` takes ``--quick``: tiny sizes, seconds, the same code path
@@ -92,6 +93,20 @@ def append_json_line(path: Path, record: dict) -> None:
         fh.write((b"\n" if torn else b"") + json.dumps(record).encode() + b"\n")
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def save_png(fig, path: Path, *, dpi: int = 110) -> None:
+    """Render ``fig`` to PNG in memory, write it atomically to ``path`` and close the figure."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from qcstar.circuits.files import write_atomic
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())
 
 
 def run_script(main: Callable[[], object]) -> NoReturn:

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import RESULTS, append_json_line, positive_int, quick_output, run_script
+from _cli import RESULTS, append_json_line, positive_int, quick_output, run_script, save_png
 
 from qcstar.circuits.files import write_atomic
 
@@ -226,12 +226,7 @@ def plot(path: Path, summary: list[dict]) -> None:
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    save_png(fig, path, dpi=120)
 
 
 def main(argv=None) -> int:

@@ -36,7 +36,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
@@ -47,7 +46,7 @@ import time
 from pathlib import Path
 
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import RESULTS, append_json_line, comma_choices, positive_int, quick_output, run_script
+from _cli import RESULTS, append_json_line, comma_choices, positive_int, quick_output, run_script, save_png
 
 from qcstar.circuits.files import write_atomic
 
@@ -443,10 +442,7 @@ def plot(path: Path, summary: list[dict], cells: list[str]) -> None:
     for ax in list(axes.flat)[len(cells):]:
         ax.axis("off")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    save_png(fig, path, dpi=110)
 
 
 # --------------------------------------------------------------------------------------

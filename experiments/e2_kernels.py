@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import RESULTS, append_json_line, comma_choices, quick_output, run_script
+from _cli import RESULTS, append_json_line, comma_choices, quick_output, run_script, save_png
 
 from qcstar.circuits.files import write_atomic
 
@@ -649,8 +649,7 @@ def plot_learning_curve(out: Path, rows: dict[str, dict]) -> None:
     ax.set_title("E2: MNIST fidelity-kernel SVM learning curve")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "e2_kernels.png", dpi=120)
-    plt.close(fig)
+    save_png(fig, out / "e2_kernels.png", dpi=120)
 
 
 def main(argv=None) -> int:

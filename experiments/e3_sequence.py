@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cli import RESULTS, append_json_line, comma_choices, quick_output, run_script  # noqa: E402
+from _cli import RESULTS, append_json_line, comma_choices, quick_output, run_script, save_png  # noqa: E402
 
 NAME = "e3_sequence"
 MODELS = ("s4d", "transformer", "lstm")
@@ -353,8 +353,7 @@ def plot(out: Path, rows: dict[str, dict[str, Any]]) -> None:
     b.set_xlabel("test accuracy %")
     b.invert_yaxis()
     fig.tight_layout()
-    fig.savefig(out / f"{NAME}.png", dpi=90)
-    plt.close(fig)
+    save_png(fig, out / f"{NAME}.png", dpi=90)
 
 
 def main(argv=None) -> int:

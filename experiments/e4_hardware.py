@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _cli import RESULTS, append_json_line, comma_choices, quick_output, run_script
+from _cli import RESULTS, append_json_line, comma_choices, quick_output, run_script, save_png
 
 MACHINE = "2-core x86_64 VM, no GPU (shared with other jobs), 1 torch thread, niced"
 METHODS = ("compute-uncompute", "shadows", "projected")
@@ -304,8 +304,7 @@ def plot(rows: list[dict], path: Path) -> None:
                title=f"{encoder} encoding")
         ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path, dpi=110)
 
 
 def main() -> int:
