@@ -94,23 +94,24 @@ def recorded_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def check_device(text: str, command: str = "qcstar train") -> "torch.device":
-    """``--device`` as a torch device that can train here (cpu, or cuda with a GPU), else ConfigError."""
+    """``--device`` as a torch device that can train here (cpu, or cuda with a GPU), else ConfigError.
+
+    Whether the device exists is :func:`qcstar.circuits.devices.resolve_device`'s question; this only
+    adds what a training command allows (cpu or cuda) and words the answer as a flag's."""
     import torch
+
+    from qcstar.circuits.devices import resolve_device
 
     try:
         device = torch.device(text)
     except (RuntimeError, ValueError, TypeError):
         raise ConfigError(f"--device {text!r} is not a torch device; use --device cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise ConfigError(f"--device {text}: this torch has no usable CUDA (CPU-only build or no GPU); use --device cpu")
-        if device.index is not None and device.index >= count:
-            raise ConfigError(f"--device {text}: no usable CUDA device {device.index} (this machine has {count}: "
-                              f"cuda:0 .. cuda:{count - 1})")
-    elif device.type != "cpu":
+    if device.type not in ("cpu", "cuda"):
         raise ConfigError(f"--device {text}: {command} trains on cpu or cuda; use --device cpu or --device cuda")
-    return device
+    try:
+        return resolve_device(device)
+    except ConfigError as exc:
+        raise ConfigError(f"--device {text}: no usable CUDA here ({exc})") from None
 
 
 def _check_memory(args: argparse.Namespace) -> None:
