@@ -223,18 +223,14 @@ def run_sequence_row(name: str, model_kind: str, tok_kind: str, scale: dict[str,
     }
 
 
-def circuit_states(circuits: list) -> torch.Tensor:
-    from qcstar.circuits import simulate
-
-    return torch.stack([simulate(c, dtype=torch.complex128).reshape(-1) for c in circuits])
-
-
 def run_kernel_row(name: str, data: Data, which: str, command: str) -> dict[str, Any]:
     from qcstar.kernels import FidelityKernel, QuantumKernelSVC
 
     t0 = time.perf_counter()
     train_idx = torch.cat([data.fit_idx, data.val_idx]).sort().values  # the kernel has no validation step
     if which == "circuits":
+        from qcstar.data.read import circuit_states
+
         s_tr = circuit_states([data.train.circuits[i] for i in train_idx.tolist()])
         s_te = circuit_states(data.test.circuits)
     else:

@@ -289,8 +289,9 @@ def _sequence_stage(args: argparse.Namespace, report: dict[str, Any]) -> dict[st
                        n_layers=2, d_state=16, dropout=0.0)
     res = fit(model, splits, epochs=12, batch_size=16, lr=1e-2, weight_decay=0.01, seed=args.seed, progress=False,
               select="last")
-    states_tr = torch.stack([simulate(c, dtype=torch.complex128).reshape(-1) for c in circ_tr])
-    states_te = torch.stack([simulate(c, dtype=torch.complex128).reshape(-1) for c in circ_te])
+    from qcstar.data.read import circuit_states
+
+    states_tr, states_te = circuit_states(circ_tr), circuit_states(circ_te)
     k = FidelityKernel(dtype=torch.complex128)
     kernel_acc = one_vs_one_accuracy(k.evaluate(states_tr), ytr[:n_train].numpy(), k.evaluate(states_te, states_tr),
                                      yte[:n_test].numpy())

@@ -39,7 +39,7 @@ from .layout import (
     read_manifest,
 )
 
-__all__ = ["CircuitDataset", "CircuitItem", "dataset_info", "format_info", "load_dataset"]
+__all__ = ["CircuitDataset", "CircuitItem", "circuit_states", "dataset_info", "format_info", "load_dataset"]
 
 
 class _Reader:
@@ -174,6 +174,27 @@ class CircuitItem:
     qasm: str
 
 
+def circuit_states(circuits: Sequence[Any], *, dtype: torch.dtype = torch.complex128, device: Any = None) -> torch.Tensor:
+    """The states ``(N, 2**n)`` that unbatched ``circuits`` prepare from ``|0...0>``, one simulation each
+    (AQCE circuits put their blocks on different qubit pairs per image, so they share no batched
+    call); memory is checked before anything is allocated."""
+    from qcstar.circuits import simulate
+    from qcstar.circuits.resources import check_memory, state_bytes
+
+    if not circuits:
+        return torch.zeros(0, 1, dtype=dtype, device=device)
+    n = circuits[0].n_qubits
+    if any(c.n_qubits != n for c in circuits):
+        raise DataError("these circuits act on different numbers of qubits; their states cannot form one "
+                        "(N, 2**n) array")
+    itemsize = torch.empty(0, dtype=dtype).element_size()
+    check_memory(state_bytes(n, len(circuits), itemsize=itemsize), f"the states of {len(circuits)} circuits")
+    out = torch.empty(len(circuits), 2**n, dtype=dtype, device=device)
+    for i, circuit in enumerate(circuits):
+        out[i] = simulate(circuit, dtype=dtype, device=device)
+    return out
+
+
 @dataclass
 class CircuitDataset:
     """Circuits with labels, overlaps and (lazily read) target states.
@@ -225,26 +246,8 @@ class CircuitDataset:
     def circuit_states(self, *, dtype: torch.dtype = torch.complex128, device: Any = None) -> torch.Tensor:
         """The states the circuits prepare from ``|0...0>``, ``(N, 2**n)``: what a quantum kernel on
         this data set compares (MNISQ's kernels use these, not the exact ``states`` they approximate).
-
-        ``|<state_i|circuit_states_i>|`` is the overlap of ``overlaps`` up to the circuit's global
-        phase. Each circuit is simulated once (their blocks act on different qubit pairs per image,
-        so they cannot share one batched call); memory is checked before anything is allocated.
-        """
-        from qcstar.circuits import simulate
-        from qcstar.circuits.resources import check_memory, state_bytes
-
-        if not self.circuits:
-            return torch.zeros(0, 1, dtype=dtype, device=device)
-        n = self.n_qubits
-        if any(c.n_qubits != n for c in self.circuits):
-            raise DataError("the circuits of this data set act on different numbers of qubits; "
-                            "their states cannot form one (N, 2**n) array")
-        itemsize = torch.empty(0, dtype=dtype).element_size()
-        check_memory(state_bytes(n, len(self), itemsize=itemsize), f"the states of {len(self)} circuits")
-        out = torch.empty(len(self), 2**n, dtype=dtype, device=device)
-        for i, circuit in enumerate(self.circuits):
-            out[i] = simulate(circuit, dtype=dtype, device=device)
-        return out
+        ``|<state_i|circuit_states_i>|`` is the overlap of ``overlaps`` up to the circuit's global phase."""
+        return circuit_states(self.circuits, dtype=dtype, device=device)
 
     def __getitem__(self, i: int) -> CircuitItem:
         if not isinstance(i, int | np.integer):
