@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cli import RESULTS, append_json_line, comma_choices, quick_output, run_script, save_png  # noqa: E402
+from _cli import RESULTS, append_json_line, comma_choices, positive_int, quick_output, run_script, save_png  # noqa: E402
 
 NAME = "e3_sequence"
 MODELS = ("s4d", "transformer", "lstm")
@@ -76,6 +76,12 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of s4d,transformer,lstm")
     p.add_argument("--tokenizers", default=",".join(TOKENIZERS), help="comma-separated subset of gate,lexical,char")
     p.add_argument("--no-kernel", action="store_true", help="skip the fidelity-kernel rows")
+    p.add_argument("--augment", default="none",
+                   help="comma-separated subset of none,gauge: gate rows with and/or without gauge augmentation "
+                        "(qcstar.sequence.augment; rows named MODEL-gate-gauge)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="gate rows: epochs (default 10)")
+    p.add_argument("--d-model", type=positive_int, default=None, help="gate rows: S4D width (default 64)")
+    p.add_argument("--layers", type=positive_int, default=None, help="gate rows: layers (default 2)")
     p.add_argument("--work", default=None, help="checkpoints of unfinished rows (default: a folder beside --out)")
     p.add_argument("--out", default=None, help="folder of e3_sequence.{jsonl,md,png} (default experiments/results)")
     p.add_argument("--device", default="cpu", help="torch device (cuda: bf16 autocast)")
@@ -88,6 +94,9 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
     args = p.parse_args(argv)
     comma_choices(p, "--models", args.models, MODELS)
     comma_choices(p, "--tokenizers", args.tokenizers, TOKENIZERS)
+    comma_choices(p, "--augment", args.augment, ("none", "gauge"))
+    if "gauge" in args.augment.split(",") and "gate" not in args.tokenizers.split(","):
+        p.error("--augment gauge applies to gate rows: add gate to --tokenizers")
     return args, p
 
 
@@ -179,8 +188,8 @@ def scaled_text(scale: dict[str, Any], model: str, full_train: int) -> str:
 
 
 def run_sequence_row(name: str, model_kind: str, tok_kind: str, scale: dict[str, Any], data: Data, work: Path,
-                     device: torch.device, command: str) -> dict[str, Any]:
-    from qcstar.sequence import make_model, size_matched
+                     device: torch.device, command: str, augment: bool = False) -> dict[str, Any]:
+    from qcstar.sequence import GaugeAugment, gauge_table, make_model, size_matched
     from qcstar.train import fit
 
     tokenizer = make_tokenizer_for(tok_kind, data.train.n_qubits)
@@ -202,7 +211,8 @@ def run_sequence_row(name: str, model_kind: str, tok_kind: str, scale: dict[str,
         options["max_len"] = max(int(splits[p][0].lengths.max()) for p in splits)
     torch.manual_seed(0)
     model = make_model(model_kind, vocab_size=tokenizer.vocab_size, n_features=tokenizer.n_features,
-                       n_classes=10, dropout=0.1, **options).to(device)
+                       n_classes=10, dropout=0.1, augment=GaugeAugment(gauge_table(tokenizer)) if augment else None,
+                       **options).to(device)
     result = fit(model, splits, epochs=scale["epochs"], batch_size=scale["batch_size"], lr=scale["lr"],
                  weight_decay=0.01, seed=0, out_dir=work / name, progress=False, eval_batch_size=16,
                  autocast=device.type == "cuda", run_info={"row": name},
@@ -211,7 +221,7 @@ def run_sequence_row(name: str, model_kind: str, tok_kind: str, scale: dict[str,
                                              f"{m.get('tokens_per_s', 0):,.0f} tok/s)", flush=True))
     rates = [h["tokens_per_s"] for h in result["history"] if "tokens_per_s" in h]
     return {
-        "row": name, "model": model_kind, "tokenizer": tok_kind, **info, "test_acc": result["test"]["acc"],
+        "row": name, "model": model_kind, "tokenizer": tok_kind + (" + gauge augmentation" if augment else ""), **info, "test_acc": result["test"]["acc"],
         "test_acc_last": result["test_last"]["acc"], "best_epoch": result["best_epoch"], "best_val": result["best_val"],
         "params": result["params"], "config": model.config, "epochs": scale["epochs"],
         "batch_size": scale["batch_size"], "lr": scale["lr"], "train_seconds": result["seconds"],
@@ -312,13 +322,14 @@ def summary(rows: dict[str, dict[str, Any]]) -> str:
     if not seq:
         return ""
     best = max(seq, key=lambda r: r["test_acc"])
-    s4d = rows.get("s4d-gate")
+    s4d_rows = [r for name, r in rows.items() if name.startswith("s4d-gate")]
+    s4d = max(s4d_rows, key=lambda r: r["test_acc"]) if s4d_rows else None
     kernel = rows.get("kernel-circuits")
     text = (f"Summary: the best sequence model is {best['row']} at {100 * best['test_acc']:.1f} % "
             f"({best['n_train']} training circuits).")
     if s4d:
         reached = "reached" if s4d["test_acc"] >= 0.85 else "not reached"
-        text += (f" Goal S4D >= 85 % on f80: {reached} (S4D on gate tokens {100 * s4d['test_acc']:.1f} %); "
+        text += (f" Goal S4D >= 85 % on f80: {reached} (best S4D: {s4d['row']} at {100 * s4d['test_acc']:.1f} %); "
                  f"MNISQ's S4 reached {100 * MNISQ_S4:.0f} % with tens of thousands of training circuits and a GPU.")
     if kernel:
         text += (f" The fidelity-kernel SVM on the same circuits' states reaches {100 * kernel['test_acc']:.1f} % from "
@@ -358,7 +369,9 @@ def main(argv=None) -> int:
     from qcstar.commands.train import check_device
 
     device = check_device(args.device, "e3_sequence")
-    wanted = [f"{m}-{t}" for t in args.tokenizers.split(",") for m in args.models.split(",")]
+    variants = {"none": "", "gauge": "-gauge"}
+    wanted = [f"{m}-{t}{variants[a]}" for t in args.tokenizers.split(",") for a in args.augment.split(",")
+              for m in args.models.split(",") if t == "gate" or a == "none"]
     if args.report_only:
         out = Path(args.out) if args.out else RESULTS
         rows = read_rows(out / f"{NAME}.jsonl")
@@ -370,7 +383,10 @@ def main(argv=None) -> int:
             "the command.")
         write_report(out, rows, note, [w for w in wanted if w not in rows], args.note)
         return 0
-    scales = QUICK_SCALES if args.quick else SCALES
+    scales = {k: dict(v) for k, v in (QUICK_SCALES if args.quick else SCALES).items()}
+    for flag, key in (("epochs", "epochs"), ("d_model", "d_model"), ("layers", "n_layers")):
+        if getattr(args, flag) is not None:
+            scales["gate"][key] = getattr(args, flag)
     if args.quick:
         out = quick_output(parser, args.out, name=NAME)
         out.mkdir(parents=True, exist_ok=True)
@@ -397,18 +413,17 @@ def main(argv=None) -> int:
                 append_json_line(log, row)
                 rows[name] = row
                 print(f"  {name}: {100 * row['test_acc']:.2f} %", flush=True)
-    wanted_models = args.models.split(",")
-    for tok_kind in args.tokenizers.split(","):
-        for model_kind in wanted_models:
-            name = f"{model_kind}-{tok_kind}"
-            if name in rows:
-                continue
-            print(f"[{name}]", flush=True)
-            row = run_sequence_row(name, model_kind, tok_kind, scales[tok_kind], data, work, device, command)
-            row["data"] = data_note
-            append_json_line(log, row)
-            rows[name] = row
-            write_report(out, rows, data_note, note=args.note)
+    for name in wanted:
+        if name in rows:
+            continue
+        model_kind, tok_kind = name.split("-")[:2]
+        print(f"[{name}]", flush=True)
+        row = run_sequence_row(name, model_kind, tok_kind, scales[tok_kind], data, work, device, command,
+                               augment=name.endswith("-gauge"))
+        row["data"] = data_note
+        append_json_line(log, row)
+        rows[name] = row
+        write_report(out, rows, data_note, note=args.note)
     write_report(out, rows, data_note, note=args.note)
     for r in rows.values():
         print(f"{r['row']:24s} {100 * r['test_acc']:6.2f} %  ({r['n_train']} train)")

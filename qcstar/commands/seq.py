@@ -57,6 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--pool", choices=["mean", "cls"], default="mean", help="sequence summary (default mean)")
     p.add_argument("--no-size-match", action="store_true",
                    help="use --d-model for every model instead of matching the S4D's parameter count")
+    p.add_argument("--augment", choices=["none", "gauge"], default="none",
+                   help="gate tokens: 'gauge' trains on a fresh equivalent circuit per batch (random rotations "
+                        "between blocks that share a wire, commuting swaps); default none")
+    p.add_argument("--augment-angle", type=non_negative_float, default=math.pi,
+                   help="gauge rotation angles drawn in [-A, A] (default pi: any rotation)")
     p.add_argument("--epochs", type=positive_int, default=20, help="training epochs (default 20)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="sequences per step (default 32)")
     p.add_argument("--eval-batch-size", type=positive_int, default=64, help="sequences per evaluation step (default 64)")
@@ -124,6 +129,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--val-fraction must be below 1, got {args.val_fraction}")
     if args.test_data is None and args.test_fraction >= 1:
         raise ConfigError(f"--test-fraction must be below 1, got {args.test_fraction}")
+    if args.augment == "gauge" and args.tokenizer != "gate":
+        raise ConfigError(f"--augment gauge needs --tokenizer gate (matrices as features), got --tokenizer "
+                          f"{args.tokenizer}")
+    if args.augment_angle > math.pi:
+        raise ConfigError(f"--augment-angle must be in [0, pi], got {args.augment_angle}")
     if args.threads:
         torch.set_num_threads(args.threads)
     tokenizer = _tokenizer(args, _n_qubits(args.data))
@@ -133,10 +143,15 @@ def run(args: argparse.Namespace) -> int:
                                test_fraction=args.test_fraction, seed=args.seed, truncate=args.truncate)
     print(f"tokenized {splits.meta['counts']} with {tokenizer!r} in {time.perf_counter() - t0:.1f} s; lengths "
           f"{splits.meta['lengths']['train']}", file=sys.stderr)
+    augment = None
+    if args.augment == "gauge":
+        from qcstar.sequence import GaugeAugment, gauge_table
+
+        augment = GaugeAugment(gauge_table(tokenizer), angle=args.augment_angle)
     torch.manual_seed(args.seed)
     options = model_options(args, max(s["max"] for s in splits.meta["lengths"].values()))
     model = make_model(args.model, vocab_size=tokenizer.vocab_size, n_features=tokenizer.n_features,
-                       n_classes=splits.meta["n_classes"], **options).to(device)
+                       n_classes=splits.meta["n_classes"], augment=augment, **options).to(device)
     flags = {"--" + k.replace("_", "-"): v for k, v in sorted(vars(args).items()) if k not in NOT_RECORDED}
     run_info = {"flags": flags, "model": model.config, "data": {k: v for k, v in splits.meta.items() if k != "tokenizer"}}
     if args.out is not None:

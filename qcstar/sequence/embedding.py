@@ -75,6 +75,8 @@ class SequenceClassifier(nn.Module):
         self.cls = nn.Parameter(torch.randn(d_model) * 0.02) if pool == "cls" else None
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, n_classes)
+        #: an input transform applied in training mode only (:class:`qcstar.sequence.augment.GaugeAugment`)
+        self.augment: nn.Module | None = None
 
     def embed_tokens(self, x: TokenSequences) -> tuple[Tensor, Tensor]:
         """Embedded tokens (N, L, d) and mask (N, L), with the CLS vector first when ``pool="cls"``."""
@@ -88,6 +90,8 @@ class SequenceClassifier(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: TokenSequences) -> Tensor:
+        if self.augment is not None and self.training:
+            x = self.augment(x)
         h, mask = self.encode(x)
         summary = h[:, 0] if self.pool == "cls" else masked_mean(h, mask)
         return self.head(self.norm(summary.float()))

@@ -28,6 +28,7 @@ from torch import nn
 from qcstar.circuits.errors import ConfigError
 from qcstar.circuits.tokens import TokenSequences
 
+from .augment import GaugeAugment
 from .embedding import SequenceClassifier
 from .lstm import LSTMClassifier
 from .s4d import S4D, SSM_PARAMETERS
@@ -86,15 +87,28 @@ MODELS: dict[str, type[SequenceClassifier]] = {
 }
 
 
-def make_model(kind: str, *, vocab_size: int, n_classes: int, n_features: int = 0, **options: Any) -> SequenceClassifier:
-    """A classifier by name (``"s4d"``, ``"transformer"``, ``"lstm"``) with its keyword options."""
+def make_model(kind: str, *, vocab_size: int, n_classes: int, n_features: int = 0,
+               augment: GaugeAugment | None = None, **options: Any) -> SequenceClassifier:
+    """A classifier by name (``"s4d"``, ``"transformer"``, ``"lstm"``) with its keyword options.
+
+    ``augment``: a :class:`~qcstar.sequence.augment.GaugeAugment` applied to the input in training
+    mode (gate tokens only); its settings go into ``model.config["augment"]``.
+    """
     cls = MODELS.get(kind)
     if cls is None:
         raise ConfigError(f"unknown sequence model {kind!r}; expected one of {', '.join(MODELS)}")
     try:
-        return cls(vocab_size=vocab_size, n_classes=n_classes, n_features=n_features, **options)
+        model = cls(vocab_size=vocab_size, n_classes=n_classes, n_features=n_features, **options)
     except TypeError as exc:
         raise ConfigError(f"{kind}: {exc}") from None
+    if augment is not None:
+        if augment.table.shape[0] != vocab_size:
+            raise ConfigError(f"augment: its table covers {augment.table.shape[0]} tokens, the model's vocabulary "
+                              f"{vocab_size}; build it with gauge_table(tokenizer) of the same tokenizer")
+        model.augment = augment
+        model.config["augment"] = {"kind": "gauge", "angle": augment.angle, "reflect": augment.reflect,
+                                   "p": augment.p, "swaps": augment.swaps}
+    return model
 
 
 def parameter_counts(model: nn.Module) -> dict[str, int]:

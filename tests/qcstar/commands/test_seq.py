@@ -41,6 +41,17 @@ def test_trains_and_prints_accuracy_tokens_per_second_and_parameters(data, tmp_p
     assert json.loads((out / "tokenizer.json").read_text())["kind"] == tokenizer
 
 
+def test_gauge_augmentation_is_recorded_and_resumes(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_train(data, "--augment", "gauge", "--augment-angle", "0.5", "--out", str(out))) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["model"]["augment"] == {"kind": "gauge", "angle": 0.5, "reflect": 0.5, "p": 1.0, "swaps": 2}
+    assert result["flags"]["--augment"] == "gauge"
+    capsys.readouterr()
+    assert main(_train(data, "--out", str(out))) == 2  # the same run without augmentation is another run
+    assert "--augment" in capsys.readouterr().err
+
+
 def test_rerun_resumes_and_other_flags_are_refused(data, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(_train(data, "--out", str(out))) == 0
@@ -56,6 +67,8 @@ def test_rerun_resumes_and_other_flags_are_refused(data, tmp_path, capsys):
     (["--model", "mamba"], "invalid choice"),
     (["--max-len", "2"], "max_len=2"),
     (["--val-fraction", "1"], "--val-fraction"),
+    (["--augment", "gauge", "--tokenizer", "char"], "needs --tokenizer gate"),
+    (["--augment", "gauge", "--augment-angle", "4"], "--augment-angle"),
 ])
 def test_bad_flags_exit_with_a_message(data, capsys, flags, expected):
     try:
