@@ -72,6 +72,9 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
                    help="training circuits (qcstar dataset folder or MNISQ zip; an unfinished build gives its finished shards)")
     p.add_argument("--test", default="/work/datasets/mnist-f80-test-1000", help="test circuits")
     p.add_argument("--train-limit", type=int, default=None, help="read at most this many training circuits")
+    p.add_argument("--train-sizes", default=None,
+                   help="comma-separated training-set sizes for a learning curve (each as with --train-limit; "
+                        "rows named ROW@N); default: one size, all circuits read")
     p.add_argument("--val-fraction", type=float, default=0.1, help="validation share of the training circuits")
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of s4d,transformer,lstm")
     p.add_argument("--tokenizers", default=",".join(TOKENIZERS), help="comma-separated subset of gate,lexical,char")
@@ -95,6 +98,11 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
     comma_choices(p, "--models", args.models, MODELS)
     comma_choices(p, "--tokenizers", args.tokenizers, TOKENIZERS)
     comma_choices(p, "--augment", args.augment, ("none", "gauge"))
+    if args.train_sizes is not None:
+        try:
+            args.train_sizes = sorted({positive_int(t) for t in args.train_sizes.split(",")})
+        except argparse.ArgumentTypeError as exc:
+            p.error(f"--train-sizes: {exc}")
     if "gauge" in args.augment.split(",") and "gate" not in args.tokenizers.split(","):
         p.error("--augment gauge applies to gate rows: add gate to --tokenizers")
     return args, p
@@ -144,8 +152,26 @@ class Data:
         self.test = load_dataset(test)
         self.seconds_read = time.perf_counter() - t0
         self.paths = {"train": str(train), "test": str(test)}
+        self.val_fraction, self.seed = val_fraction, seed
         self.fit_idx, self.val_idx = split_indices(len(self.train), val_fraction, seed)
         print(f"read {len(self.train)} training and {len(self.test)} test circuits in {self.seconds_read:.0f} s", flush=True)
+
+    def limited(self, n: int) -> "Data":
+        """The same data as a run with ``--train-limit n``: the first ``n`` training circuits, split anew."""
+        import copy
+        import dataclasses
+
+        from qcstar.sequence.data import split_indices
+
+        if n >= len(self.train):
+            return self
+        ds = self.train
+        sub = copy.copy(self)
+        sub.train = dataclasses.replace(ds, circuits=ds.circuits[:n], labels=ds.labels[:n], overlaps=ds.overlaps[:n],
+                                        qasm_texts=ds.qasm_texts[:n],
+                                        _states=None if ds._states is None else ds._states[:n])
+        sub.fit_idx, sub.val_idx = split_indices(n, self.val_fraction, self.seed)
+        return sub
 
     def splits(self, tokenizer, n_train: int | None, n_test: int | None) -> tuple[dict, dict[str, Any]]:
         from qcstar.sequence.data import length_summary
@@ -304,6 +330,7 @@ def write_report(out: Path, rows: dict[str, dict[str, Any]], data_note: str, mis
     lines.append(f"| MNISQ S4 | S4 | tokenized Dense QASM (unpublished) | ? | ~6k chars at f80 | ? | ? | "
                  f"{100 * MNISQ_S4:.0f} | ? | ? | MNISQ's own setup |")
     lines += ["", summary(rows)]
+    lines += learning_curve_table(rows)
     lines += ["", "Learning curves (validation accuracy per epoch):", ""]
     for r in rows.values():
         if r.get("history"):
@@ -316,6 +343,23 @@ def write_report(out: Path, rows: dict[str, dict[str, Any]], data_note: str, mis
     plot(out, rows)
 
 
+def learning_curve_table(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """Test accuracy % per row kind (columns: training sizes) for rows named ``ROW@N``."""
+    sized = [(name.split("@")[0], int(name.split("@")[1]), r) for name, r in rows.items() if "@" in name]
+    if not sized:
+        return []
+    sizes = sorted({n for _, n, _ in sized})
+    kinds = list(dict.fromkeys(k for k, _, _ in sized))
+    acc = {(k, n): r for k, n, r in sized}
+    lines = ["", "Learning curve: test accuracy % by training-set size (`--train-sizes`; the sequence models hold "
+             "out the validation share of each size, the kernel trains on all of it):", "",
+             "| row | " + " | ".join(f"{n:,}" for n in sizes) + " |", "|---|" + "---:|" * len(sizes)]
+    for k in kinds:
+        cells = [f"{100 * acc[k, n]['test_acc']:.1f}" if (k, n) in acc else "-" for n in sizes]
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def summary(rows: dict[str, dict[str, Any]]) -> str:
     """One paragraph: the best sequence row, the S4D goal (85 %), the kernel and MNISQ's S4."""
     seq = [r for r in rows.values() if r.get("history")]
@@ -324,7 +368,8 @@ def summary(rows: dict[str, dict[str, Any]]) -> str:
     best = max(seq, key=lambda r: r["test_acc"])
     s4d_rows = [r for name, r in rows.items() if name.startswith("s4d-gate")]
     s4d = max(s4d_rows, key=lambda r: r["test_acc"]) if s4d_rows else None
-    kernel = rows.get("kernel-circuits")
+    kernels = [r for name, r in rows.items() if name.split("@")[0] == "kernel-circuits"]
+    kernel = max(kernels, key=lambda r: r["n_train"]) if kernels else None
     text = (f"Summary: the best sequence model is {best['row']} at {100 * best['test_acc']:.1f} % "
             f"({best['n_train']} training circuits).")
     if s4d:
@@ -403,27 +448,32 @@ def main(argv=None) -> int:
                  f"`{data.paths['test']}`.")
     log = out / f"{NAME}.jsonl"
     rows = read_rows(log)
-    if not args.no_kernel:  # first: cheap, and the reference every other row is read against
-        for which in ("circuits", "targets"):
-            name = f"kernel-{which}"
-            if name not in rows:
-                print(f"[{name}]", flush=True)
-                row = run_kernel_row(name, data, which, command)
-                row["data"] = data_note
-                append_json_line(log, row)
-                rows[name] = row
-                print(f"  {name}: {100 * row['test_acc']:.2f} %", flush=True)
-    for name in wanted:
-        if name in rows:
-            continue
-        model_kind, tok_kind = name.split("-")[:2]
-        print(f"[{name}]", flush=True)
-        row = run_sequence_row(name, model_kind, tok_kind, scales[tok_kind], data, work, device, command,
-                               augment=name.endswith("-gauge"))
-        row["data"] = data_note
-        append_json_line(log, row)
-        rows[name] = row
-        write_report(out, rows, data_note, note=args.note)
+    sizes = args.train_sizes or [len(data.train)]
+    for size in sizes:  # smallest first: a killed run keeps the cheap end of the curve
+        part = data.limited(size)
+        tag = f"@{len(part.train)}" if args.train_sizes else ""
+        if not args.no_kernel:  # first: cheap, and the reference every other row is read against
+            for which in ("circuits", "targets"):
+                name = f"kernel-{which}{tag}"
+                if name not in rows:
+                    print(f"[{name}]", flush=True)
+                    row = run_kernel_row(name, part, which, command)
+                    row["data"] = data_note
+                    append_json_line(log, row)
+                    rows[name] = row
+                    print(f"  {name}: {100 * row['test_acc']:.2f} %", flush=True)
+        for base in wanted:
+            name = base + tag
+            if name in rows:
+                continue
+            model_kind, tok_kind = base.split("-")[:2]
+            print(f"[{name}]", flush=True)
+            row = run_sequence_row(name, model_kind, tok_kind, scales[tok_kind], part, work, device, command,
+                                   augment=base.endswith("-gauge"))
+            row["data"] = data_note
+            append_json_line(log, row)
+            rows[name] = row
+            write_report(out, rows, data_note, note=args.note)
     write_report(out, rows, data_note, note=args.note)
     for r in rows.values():
         print(f"{r['row']:24s} {100 * r['test_acc']:6.2f} %  ({r['n_train']} train)")
