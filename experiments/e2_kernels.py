@@ -191,7 +191,9 @@ def run_exact_states(spec, x_tr, y_tr, x_te, y_te, max_value) -> dict:
 
     kernel = FidelityKernel(encoder=AmplitudeEncoder(max_value=max_value), dtype=torch.complex128, tile=2048)
     route = "gram" if spec["multiclass"] == "ovo" else "poly"
-    clf = QuantumKernelSVC(kernel=kernel, C=1.0, multiclass=spec["multiclass"], route=route)
+    # the poly route's LIBSVM cache must hold the support vectors' kernel columns (4N bytes each)
+    clf = QuantumKernelSVC(kernel=kernel, C=1.0, multiclass=spec["multiclass"], route=route, verbose=True,
+                           cache_size=4000.0 if route == "poly" else 200.0)
     clf.fit(x_tr, y_tr)
     return {"route": clf.route_, "n_support_vectors": int(len(clf.support_)),
             "accuracy": accuracies(clf.decision_function(x_te), clf.classes_, y_te, spec["multiclass"])}

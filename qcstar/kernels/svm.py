@@ -166,7 +166,9 @@ class QuantumKernelSVC(_KernelInputs, ClassifierMixin, BaseEstimator):
       fidelity kernel on real states only) or ``"auto"`` (``"gram"``, except ``"poly"`` for
       one-vs-rest on real states, which needs no N x N Gram);
     * ``tie_break``: ``"libsvm"`` or ``"sklearn"`` (see :func:`vote`), for ``predict`` with ``"ovo"``;
-    * ``tol``, ``cache_size``: LIBSVM's stopping tolerance and kernel cache (MB);
+    * ``tol``, ``cache_size``: LIBSVM's stopping tolerance and kernel cache (MB; the ``"poly"``
+      route at N = 60,000 wants ~2,000: a cached column is 4N bytes and the cache should hold the
+      support vectors' columns, else LIBSVM recomputes them);
     * ``verbose``: progress lines on stderr.
 
     After ``fit``: ``classes_``, ``support_`` (training indices of the support vectors, union over
@@ -286,8 +288,12 @@ class QuantumKernelSVC(_KernelInputs, ClassifierMixin, BaseEstimator):
             self.poly_models_ = [self._svc(decision_function_shape="ovo", **poly).fit(rows, y_index)]
             self.support_ = self.poly_models_[0].support_
         else:
-            self.poly_models_ = [self._svc(**poly).fit(rows, (y_index == c).astype(np.int64))
-                                 for c in range(len(self.classes_))]
+            self.poly_models_ = []
+            for c in range(len(self.classes_)):
+                t0 = time.perf_counter()
+                self.poly_models_.append(self._svc(**poly).fit(rows, (y_index == c).astype(np.int64)))
+                self._log(f"class {c + 1}/{len(self.classes_)} ({self.classes_[c]}) vs rest: "
+                          f"{len(self.poly_models_[-1].support_)} support vectors, {time.perf_counter() - t0:.1f} s")
             self.support_ = np.unique(np.concatenate([m.support_ for m in self.poly_models_]))
 
     # -- prediction --------------------------------------------------------------------

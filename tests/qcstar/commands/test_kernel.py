@@ -50,7 +50,8 @@ def test_kernel_svm_with_the_angle_encoder(tmp_path):
 
 
 def test_bad_options_exit_with_a_message(tmp_path, capsys):
-    for flag, value in (("--encoder", "magic"), ("--kernel", "rbf"), ("--multiclass", "ova"), ("--train", "0")):
+    for flag, value in (("--encoder", "magic"), ("--kernel", "rbf"), ("--multiclass", "ova"), ("--train", "0"),
+                        ("--cache-mb", "0")):
         code = main(["kernel", "svm", "--dataset", "digits", flag, value, "--out", str(tmp_path / "x.json")])
         assert code == 2
         assert flag in capsys.readouterr().err
