@@ -422,10 +422,12 @@ def main(argv=None) -> int:
         rows = read_rows(out / f"{NAME}.jsonl")
         if not rows:
             parser.error(f"--report-only: no finished rows in {out / (NAME + '.jsonl')}")
-        note = next((r["data"] for r in rows.values() if "data" in r), None) or (
+        note = next((r["data"] for r in reversed(list(rows.values())) if "data" in r), None) or (
             f"Data: {rows.get('kernel-circuits', {}).get('n_train', '?')} training circuits (validation share held out "
             f"for the sequence models), {rows.get('kernel-circuits', {}).get('n_test', '?')} test circuits; paths in "
             "the command.")
+        if args.train_sizes:  # rows of a learning curve are named ROW@N
+            wanted = [f"{w}@{n}" for n in args.train_sizes for w in wanted]
         write_report(out, rows, note, [w for w in wanted if w not in rows], args.note)
         return 0
     scales = {k: dict(v) for k, v in (QUICK_SCALES if args.quick else SCALES).items()}
