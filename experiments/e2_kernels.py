@@ -437,7 +437,9 @@ def run_row(name: str, spec: dict, args) -> dict:
     result = method(spec, x_tr, y_tr, x_te, y_te, max_value, **extra)
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-    command = " ".join(["python", "experiments/e2_kernels.py", "--rows", name] + (["--quick"] if args.quick else []))
+    command = " ".join(["python", "experiments/e2_kernels.py", "--rows", name] + (["--quick"] if args.quick else [])
+                       + (["--circuits-dir", str(args.circuits_dir)] if spec["method"] == "aqce-states" and not args.quick
+                          else []))
     record = {"row": name, **spec, "n_train": int(len(y_tr)), "n_test": int(len(y_te)), "protocol": note, **result,
               "wall_s": wall, "peak_rss_bytes": int(peak), "source": "run by this script", "command": command,
               "seed": args.seed, "machine": f"{platform.machine()}, {platform.node()}",
