@@ -19,7 +19,7 @@ Example::
 
     tok = make_tokenizer("gate", n_qubits=10)
     model = make_model("s4d", vocab_size=tok.vocab_size, n_features=tok.n_features, n_classes=10,
-                       augment=gauge_table(tok))
+                       augment=GaugeAugment(gauge_table(tok)))
 """
 
 from __future__ import annotations
