@@ -21,7 +21,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from qcstar.circuits.errors import QcstarError
 
@@ -76,6 +76,42 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
     return value
+
+
+def read_json_lines(path: Path, key: str | None = None) -> Any:
+    """The records of a JSON-lines log written by :func:`append_json_line`: a list, or with ``key``
+    a dict by ``record[key]`` (a later line wins). Blank lines and a line torn by a kill are skipped
+    (the torn record is redone by the resumed run)."""
+    records = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records if key is None else {r[key]: r for r in records}
+
+
+def run_jobs(fn: Callable[[Any], dict], jobs: list, *, workers: int, log: Path,
+             describe: Callable[[dict], str]) -> None:
+    """Run ``fn`` on every job (in ``workers`` forked processes when > 1), appending each record
+    to ``log`` as it finishes (so a kill loses only the jobs in flight) and printing
+    ``[i/n] describe(record)``."""
+    def done(i: int, rec: dict) -> None:
+        append_json_line(log, rec)
+        print(f"[{i + 1}/{len(jobs)}] {describe(rec)}", flush=True)
+
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            for i, rec in enumerate(pool.imap_unordered(fn, jobs, chunksize=1)):
+                done(i, rec)
+    else:
+        for i, job in enumerate(jobs):
+            done(i, fn(job))
 
 
 def append_json_line(path: Path, record: dict) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import RESULTS, append_json_line, comma_choices, positive_int, quick_output, run_script
+from _cli import RESULTS, append_json_line, comma_choices, positive_int, quick_output, read_json_lines, run_script
 
 from qcstar.circuits.files import write_atomic
 from qcstar.encoders.aqce import AQCEEncoder
@@ -46,20 +46,8 @@ def load_test_images(source: str) -> np.ndarray:
     return images.numpy()
 
 
-def _read_chunks(path: Path) -> list[dict]:
-    """Complete JSON lines of the chunk log (a line torn by a kill is skipped and redone)."""
-    rows = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
-
-
 def summarise(chunks_path: Path, out_md: Path, out_json: Path, args: argparse.Namespace) -> dict:
-    rows = _read_chunks(chunks_path)
+    rows = read_json_lines(chunks_path)
     table: dict = {}
     for r in rows:
         key = f"{r['source']}/{r['level']}"
@@ -159,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(summarise(chunks_path, out_md, out_json, args), indent=2))
         return
     done = set()
-    for r in _read_chunks(chunks_path):
+    for r in read_json_lines(chunks_path):
         done.add((r["source"], r["level"], r["start"], r["stop"]))
     images = {s: load_test_images(s) for s in sources}
     # round-robin over (level, source) chunk by chunk, so a partial run covers every cell

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import RESULTS, append_json_line, positive_int, quick_output, run_script, save_png
+from _cli import RESULTS, positive_int, quick_output, read_json_lines, run_jobs, run_script, save_png
 
 from qcstar.circuits.files import write_atomic
 
@@ -105,21 +105,6 @@ def run_one(cfg: dict) -> dict:
         "protocol": getattr(splits, "protocol", ""),
         "seconds": time.perf_counter() - t0,
     }
-
-
-def load_done(path: Path) -> dict[str, dict]:
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:  # a torn last line from a kill: ignore it
-                continue
-            done[rec["key"]] = rec
-    return done
 
 
 def report(out: Path, runs: list[dict], command: str, wall: float | None) -> None:
@@ -267,28 +252,16 @@ def main(argv=None) -> int:
         args.out = RESULTS
     args.out.mkdir(parents=True, exist_ok=True)
     runs_path = args.out / "e1_interaction.jsonl"
-    done = load_done(runs_path)
+    done = read_json_lines(runs_path, key="key")
     todo = [c for c in configs(args) if key(c) not in done]
     print(f"{len(done)} runs done, {len(todo)} to go -> {runs_path}", flush=True)
     t0 = time.perf_counter()
     if not args.report and todo:
         # group by data split so a worker reuses its loaded split
         todo.sort(key=lambda c: (c["dataset"], c["seed"], c["setting"], -c["d"]))
-        if args.workers > 1:
-            import multiprocessing as mp
-
-            with mp.get_context("fork").Pool(args.workers) as pool:
-                for i, rec in enumerate(pool.imap_unordered(run_one, todo, chunksize=1)):
-                    append_json_line(runs_path, rec)
-                    print(f"[{i + 1}/{len(todo)}] {rec['key']}  test_acc={rec['test_acc']:.4f} "
-                          f"({rec['seconds']:.1f}s)", flush=True)
-        else:
-            for i, cfg in enumerate(todo):
-                rec = run_one(cfg)
-                append_json_line(runs_path, rec)
-                print(f"[{i + 1}/{len(todo)}] {rec['key']}  test_acc={rec['test_acc']:.4f} ({rec['seconds']:.1f}s)",
-                      flush=True)
-    runs = list(load_done(runs_path).values())
+        run_jobs(run_one, todo, workers=args.workers, log=runs_path,
+                 describe=lambda rec: f"{rec['key']}  test_acc={rec['test_acc']:.4f} ({rec['seconds']:.1f}s)")
+    runs = list(read_json_lines(runs_path, key="key").values())
     report(args.out, runs, command, time.perf_counter() - t0)
     print(f"wrote {args.out / 'e1_interaction.md'}")
     return 0

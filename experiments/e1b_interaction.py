@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import RESULTS, append_json_line, comma_choices, positive_int, quick_output, run_script, save_png
+from _cli import RESULTS, comma_choices, positive_int, quick_output, read_json_lines, run_jobs, run_script, save_png
 
 from qcstar.circuits.files import write_atomic
 
@@ -264,18 +264,6 @@ def run_one(job: tuple[dict, int, int]) -> dict:
     return {**cfg, "key": key(cfg), **res, "hidden_used": hidden, "matched_target": target,
             "params": net.parameter_counts(), "n_train": n_train, "seconds": time.perf_counter() - t0,
             "cpu_seconds": time.process_time() - c0}
-
-
-def load_done(path: Path) -> dict[str, dict]:
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:  # a torn last line from a kill
-                continue
-            done[rec["key"]] = rec
-    return done
 
 
 # --------------------------------------------------------------------------------------
@@ -501,7 +489,7 @@ def main(argv=None) -> int:
         args.out = RESULTS
     args.out.mkdir(parents=True, exist_ok=True)
     runs_path = args.out / f"{NAME}.jsonl"
-    done = load_done(runs_path)
+    done = read_json_lines(runs_path, key="key")
     grid = configs(args)
     todo = list({key(c): c for c in grid if key(c) not in done}.values())  # a run shared by two cells runs once
     print(f"{len(done)} runs done, {len(todo)} to go -> {runs_path}", flush=True)
@@ -513,22 +501,11 @@ def main(argv=None) -> int:
         # cheap experiments first, so that an interrupted run has whole cells
         order = {e: i for i, e in enumerate(EXPERIMENTS)}
         jobs.sort(key=lambda j: (order[j[0]["exp"]], j[0]["seed"], j[0].get("tasks", ""), j[0]["per_class"]))
-        if args.workers > 1:
-            import multiprocessing as mp
-
-            with mp.get_context("fork").Pool(args.workers) as pool:
-                for i, rec in enumerate(pool.imap(run_one, jobs, chunksize=1)):
-                    append_json_line(runs_path, rec)
-                    print(f"[{i + 1}/{len(jobs)}] {rec['exp']} {rec['arm']} [{rec['readout']}] seed={rec['seed']} "
-                          f"test_acc={rec['test_acc']:.4f} ({rec['seconds']:.1f}s)", flush=True)
-        else:
-            for i, job in enumerate(jobs):
-                rec = run_one(job)
-                append_json_line(runs_path, rec)
-                print(f"[{i + 1}/{len(jobs)}] {rec['exp']} {rec['arm']} [{rec['readout']}] seed={rec['seed']} "
-                      f"test_acc={rec['test_acc']:.4f} ({rec['seconds']:.1f}s)", flush=True)
+        run_jobs(run_one, jobs, workers=args.workers, log=runs_path,
+                 describe=lambda rec: f"{rec['exp']} {rec['arm']} [{rec['readout']}] seed={rec['seed']} "
+                                      f"test_acc={rec['test_acc']:.4f} ({rec['seconds']:.1f}s)")
     # every experiment's view of the finished runs: a run shared by two cells (same settings) shows in both
-    done = load_done(runs_path)
+    done = read_json_lines(runs_path, key="key")
     args.exps = list(EXPERIMENTS)
     runs = [{**done[key(c)], "exp": c["exp"], "arm": c["arm"]} for c in configs(args) if key(c) in done]
     summary = report(args.out, runs, command)

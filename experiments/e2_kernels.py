@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import RESULTS, append_json_line, comma_choices, quick_output, run_script, save_png
+from _cli import RESULTS, append_json_line, comma_choices, quick_output, read_json_lines, run_script, save_png
 
 from qcstar.circuits.files import write_atomic
 
@@ -449,18 +449,6 @@ def run_row(name: str, spec: dict, args) -> dict:
     return record
 
 
-def read_rows(path: Path) -> dict[str, dict]:
-    rows = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:  # a torn last line of a killed run
-                continue
-            rows[record["row"]] = record
-    return rows
-
-
 def check_cos2_equals_states(rows: dict[str, dict]) -> list[str]:
     """The cos^2 kernel on pixels is the exact-state kernel: same SVM, same accuracy (LIBSVM vote rule).
 
@@ -691,7 +679,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     args.out_dir = out
     log = out / "e2_kernels.jsonl"
-    done = read_rows(log)
+    done = read_json_lines(log, key="row")
     if not args.report:
         for name in chosen:
             if name in done:

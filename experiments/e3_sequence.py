@@ -22,7 +22,6 @@ checkpoint in ``--work``. Writes ``e3_sequence.md`` (table, learning curves) and
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -32,7 +31,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cli import RESULTS, append_json_line, comma_choices, positive_int, quick_output, run_script, save_png  # noqa: E402
+from _cli import RESULTS, append_json_line, comma_choices, positive_int, quick_output, read_json_lines, run_script, save_png  # noqa: E402
 
 NAME = "e3_sequence"
 MODELS = ("s4d", "transformer", "lstm")
@@ -288,17 +287,6 @@ def run_kernel_row(name: str, data: Data, which: str, command: str) -> dict[str,
 # report
 # --------------------------------------------------------------------------------------
 
-def read_rows(path: Path) -> dict[str, dict[str, Any]]:
-    rows = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn line of a killed run
-            rows[row["row"]] = row
-    return rows
-
 
 def write_report(out: Path, rows: dict[str, dict[str, Any]], data_note: str, missing: list[str] = (),
                  note: str = "") -> None:
@@ -419,7 +407,7 @@ def main(argv=None) -> int:
               for m in args.models.split(",") if t == "gate" or a == "none"]
     if args.report_only:
         out = Path(args.out) if args.out else RESULTS
-        rows = read_rows(out / f"{NAME}.jsonl")
+        rows = read_json_lines(out / f"{NAME}.jsonl", key="row")
         if not rows:
             parser.error(f"--report-only: no finished rows in {out / (NAME + '.jsonl')}")
         note = next((r["data"] for r in reversed(list(rows.values())) if "data" in r), None) or (
@@ -449,7 +437,7 @@ def main(argv=None) -> int:
                  f"(validation share {args.val_fraction:g} held out of them), {len(data.test)} test circuits from "
                  f"`{data.paths['test']}`.")
     log = out / f"{NAME}.jsonl"
-    rows = read_rows(log)
+    rows = read_json_lines(log, key="row")
     sizes = args.train_sizes or [len(data.train)]
     for size in sizes:  # smallest first: a killed run keeps the cheap end of the curve
         part = data.limited(size)

@@ -30,13 +30,11 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
-from _cli import RESULTS, append_json_line, comma_choices, quick_output, run_script, save_png
+from _cli import RESULTS, append_json_line, comma_choices, quick_output, read_json_lines, run_script, save_png
 
 MACHINE = "2-core x86_64 VM, no GPU (shared with other jobs), 1 torch thread, niced"
 METHODS = ("compute-uncompute", "shadows", "projected")
@@ -186,17 +184,6 @@ def specs(cfg: dict) -> list[dict]:
     return out
 
 
-def read_rows(path: Path) -> list[dict]:
-    rows = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a torn last line of a killed run
-    return rows
-
-
 def report(rows: list[dict], out: Path, command: str, *, with_plot: bool = True) -> None:
     from qcstar.circuits.files import write_atomic
 
@@ -325,7 +312,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     command = "python experiments/e4_hardware.py" + (" --quick" if args.quick else "")
     jsonl = out / "e4_hardware.jsonl"
-    rows = read_rows(jsonl)
+    rows = read_json_lines(jsonl)
     if not args.report:
         from qcstar.circuits.backends import get_backend
 
