@@ -31,7 +31,8 @@ import torch
 from torch import nn
 
 from qcstar.circuits.errors import ConfigError, ShapeError
-from qcstar.circuits.tokens import N_MATRIX, N_PARAMS, PAD_ID, TokenSequences, Tokenizer
+from qcstar.circuits.statevector import kron_chain
+from qcstar.circuits.tokens import N_MATRIX, N_PARAMS, TokenSequences, Tokenizer
 
 Tensor = torch.Tensor
 
@@ -138,8 +139,8 @@ class GaugeAugment(nn.Module):
         idx = link.nonzero(as_tuple=True)
         right[idx[0], j[idx], slot[idx]] = rot[idx].transpose(-1, -2)
         # the block's matrix index is bit(wires[0]) + 2 * bit(wires[1]): the second wire is the high bit
-        left = _kron(rot[..., 1, :, :], rot[..., 0, :, :])                            # (N, L, 4, 4)
-        right = _kron(right[..., 1, :, :], right[..., 0, :, :])
+        left = kron_chain([rot[..., 1, :, :], rot[..., 0, :, :]])                     # (N, L, 4, 4)
+        right = kron_chain([right[..., 1, :, :], right[..., 0, :, :]])
         feats = x.features.clone()
         m = torch.view_as_complex(feats[..., N_PARAMS:N_PARAMS + N_MATRIX].reshape(n, length, 16, 2).contiguous())
         m = m.reshape(n, length, 4, 4)
@@ -166,7 +167,3 @@ class GaugeAugment(nn.Module):
         feats = x.features.gather(1, perm[..., None].expand_as(x.features))
         return TokenSequences(ids, x.lengths, feats)
 
-
-def _kron(a: Tensor, b: Tensor) -> Tensor:
-    """Batched Kronecker product of 2 x 2 matrices: (..., 2, 2) x (..., 2, 2) -> (..., 4, 4)."""
-    return (a[..., :, None, :, None] * b[..., None, :, None, :]).reshape(*a.shape[:-2], 4, 4)
