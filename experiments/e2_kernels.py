@@ -577,7 +577,7 @@ def write_report(out: Path, rows: dict[str, dict], order: list[str]) -> None:
     same = pick(lambda n, r: n.startswith("same"))
     if same:
         lines += ["## 4. Every encoder on the same images: the first 6,000 (2,000) official training images and the "
-                  "first 1,000 test images", "",
+                  "first 1,000 test images (AQCE levels: plot `e2_kernels_aqce.png`)", "",
                   "These are the images of our AQCE data sets (`qcstar dataset build --limit`): exact states, AQCE "
                   "states, angle and trained C*-net states, and the classical twins all see them. MNISQ's AQCE "
                   "numbers are at full scale (60,000 / 10,000) and shown for reference only.", ""]
@@ -621,6 +621,7 @@ def write_report(out: Path, rows: dict[str, dict], order: list[str]) -> None:
                   "docstring (resumable `qcstar dataset build`s)."]
     write_atomic(out / "e2_kernels.md", "\n".join(lines) + "\n")
     plot_learning_curve(out, rows)
+    plot_aqce_levels(out, rows)
 
 
 def plot_learning_curve(out: Path, rows: dict[str, dict]) -> None:
@@ -647,6 +648,40 @@ def plot_learning_curve(out: Path, rows: dict[str, dict]) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     save_png(fig, out / "e2_kernels.png", dpi=120)
+
+
+def plot_aqce_levels(out: Path, rows: dict[str, dict]) -> None:
+    """Accuracy against AQCE level on the same images (ours per training size), beside MNISQ's full-scale line."""
+    try:
+        import matplotlib
+    except ImportError:
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = ["f80", "f90", "f95", "exact"]
+    series = []
+    for tag in ("6k", "2k", "1k"):
+        # scikit-learn's OvO tie-breaking, as MNISQ's numbers
+        points = [(i, 100 * rows[name]["accuracy"]["sklearn"]) for i, level in enumerate(levels)
+                  if (name := f"same{tag}-{'exact' if level == 'exact' else 'aqce-' + level}") in rows
+                  and "sklearn" in rows[name]["accuracy"]]
+        if len(points) >= 2:
+            n_train, n_test = rows[f"same{tag}-exact"]["n_train"], rows[f"same{tag}-exact"]["n_test"]
+            series.append((f"ours, first {n_train:,} / {n_test:,} images", points))
+    if not series:
+        return
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    mnisq = [MNISQ_AQCE["f80"], MNISQ_AQCE["f90"], MNISQ_AQCE["f95"], MNISQ[("mnist", "ovo")]]
+    ax.plot(range(4), mnisq, "s--", color="gray", label="MNISQ, 60,000 / 10,000 images")
+    for label, points in series:
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=label)
+    ax.set_xticks(range(4), ["AQCE f80", "AQCE f90", "AQCE f95", "exact states"])
+    ax.set_ylabel("test accuracy %")
+    ax.set_title("E2: MNIST fidelity-kernel SVM on AQCE states")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_png(fig, out / "e2_kernels_aqce.png", dpi=120)
 
 
 def main(argv=None) -> int:
