@@ -165,12 +165,11 @@ class BaseKernel(abc.ABC):
         elif self._feature_states is not None:
             s = self._feature_states(x, dtype, None)
         else:
+            # states as they are, complex or real (exact amplitude states, MNISQ's 'state' files); raw data
+            # passed here by mistake is caught by the normalisation check, whose message names encoder=
             s = x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
-            if not s.is_complex():
-                raise ShapeError(
-                    "kernel input must be complex states (N, 2**n); pass encoder=... to build states from data, "
-                    "or feature_map=... to build them from parameter rows"
-                )
+            if s.dtype == torch.bool or not (s.is_complex() or s.is_floating_point()):
+                s = s.to(torch.float64)
         if not isinstance(s, Tensor):
             s = torch.as_tensor(np.asarray(s))
         if s.dim() != 2 or s.shape[0] == 0:

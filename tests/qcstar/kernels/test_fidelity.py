@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from qcstar.circuits import Circuit, ShapeError, simulate
+from qcstar.circuits import Circuit, DataError, ShapeError, simulate
 from qcstar.kernels import FidelityKernel, fidelity_gram, one_vs_one_accuracy
 
 
@@ -66,7 +66,8 @@ def test_svm_on_digits_amplitude_states_matches_the_classical_twin():
 
 
 def test_bad_inputs():
-    with pytest.raises(ShapeError, match="complex states"):
+    # raw data passed as states: the normalisation check names the fix
+    with pytest.raises(DataError, match="not normalised.*encoder="):
         FidelityKernel().evaluate(np.ones((3, 4)))
     with pytest.raises(ShapeError, match="non-empty"):
         FidelityKernel().evaluate(torch.zeros(0, 4, dtype=torch.complex64))
@@ -84,6 +85,16 @@ def test_real_states_take_the_real_gemm_and_agree_with_the_complex_one():
     cross = fidelity_gram(torch.tensor(x[:5]), torch.tensor(x[5:], dtype=torch.complex128), tile=2, double=False)
     assert cross.dtype == np.float32
     np.testing.assert_allclose(cross, (x[:5] @ x[5:].T) ** 2, atol=1e-6)
+    # real states straight into the kernel and the SVM (numpy or torch, float32 or float64), as the complex ones
+    k = FidelityKernel()
+    np.testing.assert_allclose(k.evaluate(x), (x @ x.T) ** 2, atol=1e-6)
+    np.testing.assert_allclose(k.evaluate(torch.tensor(x, dtype=torch.float32)), (x @ x.T) ** 2, atol=1e-6)
+    np.testing.assert_allclose(k.evaluate(x, x.astype(np.complex128)), (x @ x.T) ** 2, atol=1e-6)
+    from qcstar.kernels import QuantumKernelSVC
+
+    y = np.arange(23) % 2
+    np.testing.assert_array_equal(QuantumKernelSVC().fit(x, y).decision_function(x),
+                                  QuantumKernelSVC().fit(x.astype(np.complex128), y).decision_function(x))
 
 
 def test_gram_memory_is_checked_before_allocating():
