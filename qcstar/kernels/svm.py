@@ -105,6 +105,20 @@ def _check_positive(value: Any, name: str) -> float:
     return float(value)
 
 
+def _checked_sample_weight(sample_weight: Any, n: int) -> np.ndarray:
+    """``sample_weight`` as a float64 array ``(n,)``: finite, non-negative; a number means that weight for all."""
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim == 0:  # one number for every sample, as scikit-learn allows
+        w = np.full(n, float(w))
+    if w.shape != (n,):
+        raise ShapeError(f"sample_weight must have shape ({n},), one weight per sample; got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise DataError("sample_weight must be finite and non-negative")
+    if not np.any(w > 0):
+        raise DataError("every sample weight is zero: nothing to fit")
+    return w
+
+
 def _sample_chunks(n: int, n_features: int | None) -> list[slice]:
     """Row slices of at most PREPARE_ROWS rows, none of them ``n_features`` long.
 
@@ -284,14 +298,7 @@ class QuantumKernelSVC(_KernelInputs, ClassifierMixin, BaseEstimator):
             raise ConfigError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got {cw!r}")
         costs = self.class_weight_[y_index]
         if sample_weight is not None:
-            w = np.asarray(sample_weight, dtype=np.float64)
-            if w.ndim == 0:  # one number for every sample, as scikit-learn allows
-                w = np.full(n, float(w))
-            if w.shape != (n,):
-                raise ShapeError(f"sample_weight must have shape ({n},), one weight per sample; got {w.shape}")
-            if not np.all(np.isfinite(w)) or np.any(w < 0):
-                raise DataError("sample_weight must be finite and non-negative")
-            costs = costs * w
+            costs = costs * _checked_sample_weight(sample_weight, n)
         if not np.any(costs > 0):
             raise DataError("every sample weight is zero (sample_weight x class_weight): nothing to fit")
         empty = self.classes_[[c for c in range(k) if not np.any(costs[y_index == c] > 0)]].tolist()
@@ -420,7 +427,8 @@ class QuantumKernelRidge(_KernelInputs, RegressorMixin, BaseEstimator):
         self.kernel = kernel
         self.alpha = alpha
 
-    def fit(self, X: Any, y: Any) -> "QuantumKernelRidge":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "QuantumKernelRidge":
+        """Fit on inputs ``X`` and targets ``y`` (``(N,)`` or ``(N, T)``); ``sample_weight`` as ``KernelRidge.fit``."""
         from sklearn.kernel_ridge import KernelRidge
 
         _check_positive(self.alpha, "alpha")
@@ -430,9 +438,10 @@ class QuantumKernelRidge(_KernelInputs, RegressorMixin, BaseEstimator):
             raise ShapeError(f"X has {rows.shape[0]} samples but y has shape {y.shape}; pass one target per sample")
         if not np.isfinite(y).all():
             raise DataError("y contains NaN or infinity; the regression targets must be finite")
+        w = None if sample_weight is None else _checked_sample_weight(sample_weight, rows.shape[0])
         self.train_rows_ = rows
         self.model_ = KernelRidge(alpha=float(self.alpha), kernel="precomputed").fit(
-            self._kernel().gram(rows, double=True), y)
+            self._kernel().gram(rows, double=True), y, sample_weight=w)
         return self
 
     def predict(self, X: Any) -> np.ndarray:

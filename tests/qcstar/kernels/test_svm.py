@@ -313,8 +313,16 @@ def test_kernel_ridge_equals_sklearn_on_the_gram():
     ours = QuantumKernelRidge(alpha=0.5).fit(s_tr, target).predict(s_te)
     ref = KernelRidge(alpha=0.5, kernel="precomputed").fit(fidelity_gram(s_tr), target).predict(fidelity_gram(s_te, s_tr))
     np.testing.assert_allclose(ours, ref, atol=1e-10)
+    w = np.random.default_rng(1).uniform(0.1, 3.0, len(target))
+    ours_w = QuantumKernelRidge(alpha=0.5).fit(s_tr, target, sample_weight=w).predict(s_te)
+    ref_w = KernelRidge(alpha=0.5, kernel="precomputed").fit(fidelity_gram(s_tr), target, sample_weight=w).predict(
+        fidelity_gram(s_te, s_tr))
+    np.testing.assert_allclose(ours_w, ref_w, atol=1e-10)
+    assert not np.allclose(ours_w, ours, atol=1e-3)
     with pytest.raises(ConfigError, match="alpha"):
         QuantumKernelRidge(alpha=-1).fit(s_tr, target)
+    with pytest.raises(ShapeError, match="sample_weight must have shape"):
+        QuantumKernelRidge().fit(s_tr, target, sample_weight=w[:-1])
 
 
 def test_inputs_prepared_in_chunks_give_the_same_model(monkeypatch):
