@@ -94,8 +94,36 @@ def _config_value(action: argparse.Action, value: Any, where: str) -> Any:
     return converted
 
 
+def _chosen_subparser(parser: argparse.ArgumentParser,
+                      args: argparse.Namespace) -> tuple[argparse.ArgumentParser, list[str]]:
+    """The innermost parser the command line chose (``qcstar kernel svm`` -> the ``svm`` parser), with its words."""
+    words: list[str] = []
+    while True:
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not nested:
+            return parser, words
+        word = getattr(args, nested[0].dest)
+        words.append(word)
+        parser = nested[0].choices[word]
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """``parse_args``, except that an unknown option is reported by the subcommand that was chosen
+    (its usage, not the top level's), with the closest spellings it knows."""
+    import difflib
+
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        sub, _ = _chosen_subparser(parser, args)
+        known = [o for a in sub._actions for o in a.option_strings if o.startswith("--")]
+        hints = [f"{e} (did you mean {', '.join(close)}?)" if (close := difflib.get_close_matches(
+                 e.split("=")[0], known, n=2, cutoff=0.6)) else e for e in extra]
+        sub.error(f"unrecognized arguments: {' '.join(hints)}")
+    return args
+
+
 def _apply_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     cfg_path = getattr(args, "config", None)
     if cfg_path is None:
         return args
@@ -107,17 +135,18 @@ def _apply_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argpa
         raise ConfigError(f"config file {cfg_path} cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {cfg_path} is not valid TOML: {exc}") from None
-    sub = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
-    actions = {a.dest: a for a in sub._actions if a.dest not in ("help", "config")}
+    sub, words = _chosen_subparser(parser, args)
+    actions = {a.dest: a for a in sub._actions if a.dest not in ("help", "config")
+               and not isinstance(a, argparse._SubParsersAction)}
     defaults = {}
     for key, value in cfg.items():
         action = actions.get(key.replace("-", "_"))
         if action is None:
-            raise ConfigError(f"config file {cfg_path}: unknown option '{key}' for 'qcstar {args.command}'")
+            raise ConfigError(f"config file {cfg_path}: unknown option '{key}' for 'qcstar {' '.join(words)}'")
         defaults[action.dest] = _config_value(action, value, f"config file {cfg_path}, key '{key}'")
     # command-line values win over the config file: re-parse with the config as defaults
     sub.set_defaults(**defaults)
-    return parser.parse_args(argv)
+    return _parse(parser, argv)
 
 
 def _version() -> str:

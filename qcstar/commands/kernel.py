@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qcstar.circuits.errors import ConfigError
+from qcstar.circuits.errors import ConfigError, DataError
 
 ENCODERS = ("amplitude", "angle", "aqce-f80", "aqce-f90", "aqce-f95", "cstar:CHECKPOINT")
 KERNELS = ("fidelity", "projected")
@@ -52,7 +52,7 @@ Prints accuracy, the kernel error against the exact kernel (when cheap), executi
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``kernel`` subcommand (with its ``svm`` action) to a ``qcstar`` subparsers object."""
-    from qcstar.cli import add_common
+    from qcstar.cli import add_common, positive_float
 
     p = subparsers.add_parser("kernel", help="quantum-kernel SVMs on image sets",
                               description=__doc__.split("\n\n")[0])
@@ -67,13 +67,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     s.add_argument("--test-circuits", type=Path, default=None, metavar="DIR", help="test circuits, as --train-circuits")
     s.add_argument("--qubits", type=int, default=8, help="qubits of the angle encoder (default 8; ceil(SIZE^2 / QUBITS) repetitions carry the pixels)")
     s.add_argument("--size", type=int, default=None, help="resize images to SIZE x SIZE first (default: native)")
-    s.add_argument("--train", type=int, default=60000, help="training images (default 60000: all of MNIST's)")
-    s.add_argument("--test", type=int, default=10000, help="test images (default 10000)")
+    s.add_argument("--train", type=int, default=None,
+                   help="training images (default: all; MNIST / Fashion-MNIST: the official 60,000; the pooled sets "
+                        "digits and kmnist: the pool minus the test images)")
+    s.add_argument("--test", type=int, default=None,
+                   help="test images (default: the official 10,000; pooled sets: 20 %% of the pool)")
     s.add_argument("--kernel", default="fidelity", help="fidelity or projected (default fidelity)")
-    s.add_argument("--gamma", type=float, default=1.0, help="the projected kernel's gamma (default 1)")
-    s.add_argument("--multiclass", default="ovo", help="ovo (one-vs-one, MNISQ) or ovr (one-vs-rest)")
+    s.add_argument("--gamma", type=positive_float, default=1.0, help="the projected kernel's gamma (default 1)")
+    s.add_argument("--multiclass", default="ovo", help="ovo (one-vs-one, MNISQ) or ovr (one-vs-rest) (default ovo)")
     s.add_argument("--route", default="auto", help="auto, gram (per-pair Grams) or poly (real states; default auto)")
-    s.add_argument("--C", type=float, default=1.0, dest="C", help="SVM regularisation (default 1, as MNISQ)")
+    s.add_argument("--C", type=positive_float, default=1.0, dest="C", help="SVM regularisation (default 1, as MNISQ)")
     s.add_argument("--cache-mb", type=float, default=2000.0,
                    help="LIBSVM kernel cache in MB for the poly route (default 2000; at 60,000 images a smaller "
                         "cache recomputes kernel columns many times over)")
@@ -100,13 +103,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     r.add_argument("--shots", type=int, default=1000, help="shots per circuit (default 1000)")
     r.add_argument("--method", default="compute-uncompute", help=f"one of {', '.join(RUN_METHODS)}")
     r.add_argument("--bases", type=int, default=50, help="random measurement bases per state (shadows; default 50)")
-    r.add_argument("--gamma", type=float, default=1.0, help="the projected kernel's gamma (default 1)")
+    r.add_argument("--gamma", type=positive_float, default=1.0, help="the projected kernel's gamma (default 1)")
     r.add_argument("--mitigation", default="", help="comma-separated: readout, depolarizing (default none)")
     r.add_argument("--psd", action="store_true", help="project the training Gram onto the PSD cone")
     r.add_argument("--chunk-size", type=int, default=2048, help="most circuits per job (default 2048)")
     r.add_argument("--budget", type=int, default=None, help="most executions (circuits x shots) to submit")
     r.add_argument("--dry-run", action="store_true", help="print circuits, executions, jobs and device time; submit nothing")
-    r.add_argument("--C", type=float, default=1.0, dest="C", help="SVM regularisation (default 1)")
+    r.add_argument("--C", type=positive_float, default=1.0, dest="C", help="SVM regularisation (default 1)")
     r.add_argument("--out", type=Path, default=None, help="JSON result (default: the manifest with .result.json)")
     add_common(r)
     r.set_defaults(func=run_shots)
@@ -127,17 +130,20 @@ def _check(args: argparse.Namespace) -> None:
                                  ("--route", args.route, ("auto", "gram", "poly"))):
         if value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    if args.route == "poly" and args.kernel != "fidelity":
+        raise ConfigError("--route poly is LIBSVM's polynomial kernel, the fidelity kernel on real states: use it "
+                          f"with --kernel fidelity, or --route gram (or auto) with --kernel {args.kernel}")
     for name, value in (("--train", args.train), ("--test", args.test)):
-        if value < 1:
+        if value is not None and value < 1:
             raise ConfigError(f"{name} must be a positive number of images, got {value}")
     if not args.cache_mb > 0:
         raise ConfigError(f"--cache-mb must be a positive number of megabytes, got {args.cache_mb}")
 
 
-def _subset(n_total: int, n: int, seed: int):
+def _subset(n_total: int, n: int | None, seed: int):
     import torch
 
-    if n >= n_total:
+    if n is None or n >= n_total:
         return torch.arange(n_total)
     return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
@@ -155,9 +161,20 @@ def load_images_for_svm(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, s
         note = (f"official splits: {len(i_tr)} of {len(y_tr)} training and {len(i_te)} of {len(y_te)} test images"
                 + (f" (seeded subsets, seed {args.seed})" if len(i_tr) < len(y_tr) or len(i_te) < len(y_te) else ""))
         return x_tr[i_tr], y_tr[i_tr], x_te[i_te], y_te[i_te], note
-    splits = load_split(name, n_train=args.train, n_test=args.test, n_val=0, seed=args.seed, data_dir=args.data_dir)
+    try:
+        splits = load_split(name, n_train=args.train, n_test=args.test, n_val=0, seed=args.seed,
+                            data_dir=args.data_dir)
+    except DataError as exc:
+        if "cannot draw" not in str(exc):
+            raise
+        pool = {"digits": "the 1,797 images of scikit-learn's digits", "kmnist": "its 10,000 test images"}.get(name, name)
+        given = " ".join(f"{flag} {v}" for flag, v in (("--train", args.train), ("--test", args.test)) if v is not None)
+        raise ConfigError(f"{given}: {args.dataset} is one pool ({pool}) that train "
+                          f"and test are drawn from, so --train + --test must fit in it ({exc}); leave --train out "
+                          "to take the rest of the pool") from None
     (x_tr, y_tr), (x_te, y_te) = splits["train"], splits["test"]
-    return x_tr, y_tr, x_te, y_te, str(getattr(splits, "note", "") or f"{name}: seeded splits")
+    note = str(getattr(splits, "note", "") or f"{name}: seeded splits").rstrip(".")
+    return x_tr, y_tr, x_te, y_te, f"{note}; {len(y_tr)} train / {len(y_te)} test images"
 
 
 class _ResizedImages:
@@ -237,7 +254,8 @@ def run_svm(args: argparse.Namespace) -> int:
         x_tr, y_tr, x_te, y_te, note = load_images_for_svm(args)
         max_value = 255.0 if x_tr.dtype == torch.uint8 else 1.0  # load_split gives [0, 1] floats
         encoder = _encoder(args, max_value)
-    print(f"qcstar kernel svm: {args.dataset}, {note}; encoder {args.encoder}, {args.kernel} kernel, "
+    header = note if note.lower().startswith(args.dataset.lower()) else f"{args.dataset}, {note}"
+    print(f"qcstar kernel svm: {header}; encoder {args.encoder}, {args.kernel} kernel, "
           f"{args.multiclass}, C={args.C}", flush=True)
     # 2,048-row tiles: the largest MNIST pair Gram (13,000^2 float64, 1.3 GB) plus ~0.2 GB of tile
     common = dict(encoder=encoder, device=args.device, dtype=torch.complex128, tile=2048)
@@ -276,7 +294,8 @@ def run_svm(args: argparse.Namespace) -> int:
     }
     write_atomic(args.out, json.dumps(result, indent=2) + "\n")
     shown = ", ".join(f"{100 * v:.2f} % ({k})" for k, v in accuracy.items())
-    print(f"accuracy: {shown}" + (f"; {ties} test images differ between the two vote rules" if ties is not None else ""))
+    differ = "test image differs" if ties == 1 else "test images differ"
+    print(f"accuracy: {shown}" + (f"; {ties} {differ} between the two vote rules" if ties is not None else ""))
     print(f"wall time {wall:.1f} s (fit {t_fit:.1f} s, predict {t_predict:.1f} s), peak memory "
           f"{peak / 2**30:.2f} GiB; result in {args.out}")
     return 0

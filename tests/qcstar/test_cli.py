@@ -69,6 +69,21 @@ def test_config_values_are_converted_and_the_command_line_wins(tmp_path):
     assert isinstance(args.lr, float)
 
 
+def test_config_reaches_the_options_of_two_word_commands(tmp_path, capsys):
+    from qcstar.cli import _apply_config
+
+    cfg = tmp_path / "svm.toml"
+    cfg.write_text('multiclass = "ovr"\ntrain = 300\nseed = 4\ncache-mb = 500\n')
+    args = _apply_config(build_parser(), ["kernel", "svm", "--config", str(cfg), "--train", "200"])
+    assert (args.multiclass, args.train, args.seed, args.cache_mb) == ("ovr", 200, 4, 500.0)
+    run = tmp_path / "run.toml"
+    run.write_text("shots = 123\n")
+    assert _apply_config(build_parser(), ["kernel", "run", "--config", str(run)]).shots == 123
+    cfg.write_text('multiclas = "ovr"\n')
+    assert main(["kernel", "svm", "--config", str(cfg)]) == 2
+    assert "unknown option 'multiclas' for 'qcstar kernel svm'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("line, expected", [
     ('entangler = "star"', "key 'entangler': expected one of ladder, ring, none for --entangler"),
     ("lr = true", "key 'lr': expected one value for --lr"),

@@ -57,6 +57,26 @@ def test_bad_options_exit_with_a_message(tmp_path, capsys):
         assert flag in capsys.readouterr().err
 
 
+def test_digits_with_default_sizes_and_a_pool_too_small(tmp_path, capsys):
+    out = tmp_path / "all.json"
+    assert main(["kernel", "svm", "--dataset", "digits", "--no-progress", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert (result["n_train"], result["n_test"]) == (1438, 359)  # the pool: 20 % test, the rest train
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.startswith("qcstar kernel svm: digits: ") and "1438 train / 359 test images" in header
+    assert main(["kernel", "svm", "--dataset", "digits", "--train", "1500", "--test", "500", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--train 1500 --test 500" in err and "1,797" in err and "leave --train out" in err
+
+
+def test_python_dash_m_runs_the_command_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "qcstar", "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("qcstar ")
+
+
 def _svm_accuracy(x_tr, y_tr, x_te, y_te, **kernel_options) -> float:
     from qcstar.kernels import FidelityKernel, QuantumKernelSVC, vote
 
