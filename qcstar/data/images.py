@@ -101,6 +101,9 @@ def _missing_message(name: str, filename: str, root: pathlib.Path) -> str:
         f"with SHA-256 verification: download=True in Python, or once from the shell: "
         f"python -c \"import qcstar.data as d; d.download('{name}')\""
     )
+    if (root / filename).is_file():  # the data root given is the data set's own folder
+        msg += (f" Note: {root} itself holds {filename}: the data root is the folder ABOVE it, "
+                f"--data-dir {root.parent} (it holds {name}/ and the other data sets' folders).")
     if name == "kmnist" and filename.startswith("train-images"):
         msg = (
             "kmnist: the training images (train-images-idx3-ubyte.gz) are not available: the "

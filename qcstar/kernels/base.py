@@ -8,8 +8,10 @@ sample once and builds only the Gram blocks it needs.
 
 Inputs, one of (keyword-only constructor arguments):
 
-* nothing: ``x`` are states ``(N, 2**n)`` (complex), checked to be normalised;
-* ``encoder=``: anything with ``states(x)`` (a qcstar encoder), ``x`` is raw data;
+* nothing: ``x`` are states ``(N, 2**n)``, complex or real (exact amplitude states), checked
+  to be normalised (raw data passed by mistake fails that check, whose message names ``encoder=``);
+* ``encoder=``: anything with ``states(x)`` (a qcstar encoder), ``x`` is raw data, always a
+  batch: a square ``(m, m)`` input is ``m`` samples, never one image;
 * ``feature_map=``: a parameterised circuit bound to the whole ``(N, P)`` batch ``x`` and
   simulated in ONE batched :func:`qcstar.circuits.simulate` call. Accepted: a Qiskit
   ``QuantumCircuit`` with ``Parameter`` s (converted once by
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import abc
 import functools
+import inspect
 from typing import Any, Callable
 
 import numpy as np
@@ -114,6 +117,21 @@ def _check_same_size(x: Any, y: Any) -> None:
         raise ShapeError(f"states of different sizes: {nx} and {ny} amplitudes; both sides need the same qubit count")
 
 
+def _encode_batch(encoder: Any, x: Any) -> Any:
+    """``encoder.states(x)`` for a batch ``x`` (a kernel's inputs are always a batch, as
+    qiskit-machine-learning's ``evaluate(x_vec)``). An encoder without a ``sample_shape`` refuses a
+    square ``(m, m)`` input as ambiguous (one m x m image, or m samples); here it is m samples, so
+    it is encoded in two parts that are not square."""
+    shape = getattr(x, "shape", None)
+    if (shape is not None and len(shape) == 2 and shape[0] == shape[1] > 1
+            and getattr(encoder, "sample_shape", ()) is None):
+        head, tail = encoder.states(x[:-1]), encoder.states(x[-1:])
+        if isinstance(head, Tensor):
+            return torch.cat([head, tail])
+        return np.concatenate([np.asarray(head), np.asarray(tail)])
+    return encoder.states(x)
+
+
 class BaseKernel(abc.ABC):
     """A kernel on quantum states: ``evaluate(x_vec, y_vec=None) -> np.ndarray`` (as qiskit-machine-learning).
 
@@ -126,7 +144,79 @@ class BaseKernel(abc.ABC):
     * ``dtype``: ``torch.complex64`` (default, float32 Grams) or ``torch.complex128``;
     * ``enforce_psd``: clip negative eigenvalues of symmetric Grams (``evaluate(x)``);
     * ``norm_tol``: how far ``||psi||^2`` may be from 1 before input states are rejected.
+
+    ``get_params`` / ``set_params`` follow scikit-learn's estimator convention (the constructor's
+    arguments, as given), so a kernel inside ``QuantumKernelSVC`` is tuned by name:
+    ``GridSearchCV(QuantumKernelSVC(kernel=ProjectedKernel()), {"kernel__gamma": [0.5, 1, 2]})``.
     """
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def recording_init(self: "BaseKernel", *args: Any, **kw: Any) -> None:
+            # the outermost constructor records the arguments exactly as given (scikit-learn's clone
+            # checks that get_params returns the very objects passed in)
+            if "_given_params" not in self.__dict__:
+                self.__dict__["_given_params"] = dict(kw)
+            init(self, *args, **kw)
+
+        cls.__init__ = recording_init  # type: ignore[method-assign]
+
+    @classmethod
+    def _param_defaults(cls) -> dict[str, Any]:
+        """Every keyword-only constructor argument along the class chain, with its default."""
+        out: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            init = klass.__dict__.get("__init__")
+            if init is None or klass is object:
+                continue
+            for p in inspect.signature(init).parameters.values():
+                if p.kind is p.KEYWORD_ONLY:
+                    out[p.name] = p.default
+        return out
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments (scikit-learn convention); ``deep`` adds ``name__sub`` entries of
+        arguments that have parameters themselves."""
+        given = self.__dict__.get("_given_params", {})
+        params = {name: given.get(name, default) for name, default in self._param_defaults().items()}
+        if deep:
+            for name, value in list(params.items()):
+                if hasattr(value, "get_params") and not isinstance(value, type):
+                    params.update({f"{name}__{k}": v for k, v in value.get_params().items()})
+        return params
+
+    def set_params(self, **params: Any) -> "BaseKernel":
+        """Change constructor arguments (``set_params(gamma=2.0)``; ``encoder__size=8`` reaches into
+        an argument with parameters). The kernel is rebuilt and checked as by its constructor; on
+        a bad value it raises and stays as it was."""
+        if not params:
+            return self
+        defaults = self._param_defaults()
+        given = dict(self.__dict__.get("_given_params", {}))
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in params.items():
+            name, _, sub = key.partition("__")
+            if name not in defaults:
+                raise ConfigError(f"{type(self).__name__} has no parameter {name!r}; its parameters are "
+                                  f"{', '.join(sorted(defaults))}")
+            if sub:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                given[name] = value
+        for name, sub_params in nested.items():
+            inner = given.get(name, defaults[name])
+            if not hasattr(inner, "set_params"):
+                raise ConfigError(f"{type(self).__name__}.{name} ({type(inner).__name__}) has no parameters to set")
+            given[name] = inner.set_params(**sub_params)
+        rebuilt = type(self)(**given)  # validates; self is untouched if this raises
+        self.__dict__.clear()
+        self.__dict__.update(rebuilt.__dict__)
+        return self
 
     def __init__(self, *, encoder: Any | None = None, feature_map: Any | None = None, tile: int = 4096,
                  device: str | torch.device | None = None, dtype: torch.dtype = torch.complex64,
@@ -161,7 +251,7 @@ class BaseKernel(abc.ABC):
         """Normalised states ``(N, 2**n)`` of ``x`` (through the encoder or feature map when set)."""
         dtype = self.dtype if dtype is None else dtype
         if self.encoder is not None:
-            s = self.encoder.states(x)
+            s = _encode_batch(self.encoder, x)
         elif self._feature_states is not None:
             s = self._feature_states(x, dtype, None)
         else:
@@ -187,6 +277,9 @@ class BaseKernel(abc.ABC):
         bad = torch.nonzero(~(off <= self.norm_tol)).flatten()  # NaN counts as bad
         if bad.numel():
             i = int(bad[0])
+            if not torch.isfinite(norms[i]):
+                raise DataError(f"{bad.numel()} of {s.shape[0]} input states are not normalised: state {i} contains "
+                                "NaN or infinite amplitudes")
             raise DataError(
                 f"{bad.numel()} of {s.shape[0]} input states are not normalised (state {i} has squared norm "
                 f"{float(norms[i]):.6g}, expected 1 within norm_tol={self.norm_tol:g}); divide each state by its norm, "
@@ -226,9 +319,14 @@ class BaseKernel(abc.ABC):
         return self.gram(a, self.prepare(y_vec))
 
     def __repr__(self) -> str:
-        source = "states"
-        if self.encoder is not None:
-            source = f"encoder={self.encoder!r}"
-        elif self.feature_map is not None:
-            source = f"feature_map={type(self.feature_map).__name__}"
-        return f"{type(self).__name__}({source}, tile={self.tile}, device={self.device}, dtype={self.dtype})"
+        """The arguments that differ from their defaults, as scikit-learn prints estimators."""
+        shown = []
+        for name, default in self._param_defaults().items():
+            value = self.__dict__.get("_given_params", {}).get(name, default)
+            if value is default:
+                continue
+            text = repr(value)
+            if name == "feature_map" or len(text) > 200:
+                text = f"<{type(value).__name__}>"
+            shown.append(f"{name}={text}")
+        return f"{type(self).__name__}({', '.join(shown)})"

@@ -119,23 +119,6 @@ def _checked_sample_weight(sample_weight: Any, n: int) -> np.ndarray:
     return w
 
 
-def _sample_chunks(n: int, n_features: int | None) -> list[slice]:
-    """Row slices of at most PREPARE_ROWS rows, none of them ``n_features`` long.
-
-    The estimators' rows are samples (scikit-learn's convention), but an encoder without a
-    ``sample_shape`` refuses a square ``(m, m)`` input as ambiguous (one m x m image, or m samples);
-    a chunk that would be square is cut in two, so that the encoder never sees one.
-    """
-    out, start = [], 0
-    while start < n:
-        stop = min(n, start + PREPARE_ROWS)
-        if n_features is not None and stop - start == n_features and n_features > 1:
-            stop -= 1
-        out.append(slice(start, stop))
-        start = stop
-    return out
-
-
 class _KernelInputs:
     """Shared input handling of the kernel estimators: raw data or states -> prepared float64 rows."""
 
@@ -168,8 +151,8 @@ class _KernelInputs:
         kernel = self._kernel()
         x = self._rows(X, reset)
         parts = []
-        for rows in _sample_chunks(len(x), x.shape[1] if (x.ndim == 2 and not kernel.takes_states) else None):
-            part = kernel.prepare(x[rows], double=True)
+        for start in range(0, len(x), PREPARE_ROWS):
+            part = kernel.prepare(x[start:start + PREPARE_ROWS], double=True)
             real = real_if_real(part)
             parts.append(real.clone() if real is not part else part)  # .real is a view of the complex chunk
         if not parts:
@@ -207,6 +190,11 @@ class QuantumKernelSVC(_KernelInputs, ClassifierMixin, BaseEstimator):
 
     After ``fit``: ``classes_``, ``class_weight_`` (one weight per class), ``support_`` (training
     indices of the support vectors, union over the binary problems), ``n_binary_`` and ``route_``.
+
+    The kernel's own parameters are tuned by name (``{"kernel__gamma": [...]}`` in ``GridSearchCV``).
+    There is no ``predict_proba`` (LIBSVM's Platt scaling refits every binary problem under
+    internal cross-validation): wrap the estimator in ``sklearn.calibration.CalibratedClassifierCV``
+    for probabilities.
     """
 
     def __init__(self, *, kernel: BaseKernel | None = None, C: float = 1.0,
@@ -251,7 +239,7 @@ class QuantumKernelSVC(_KernelInputs, ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise DataError(f"the SVM needs samples of at least two classes; y has only one class ({self.classes_[0]!r}): "
+            raise DataError(f"the SVM needs samples of at least two classes; y has only one class ({self.classes_.tolist()[0]!r}): "
                             "add samples of another class")
         costs = self._sample_costs(y_index, sample_weight)
         real = not rows.is_complex()

@@ -26,6 +26,9 @@ def test_load_images_from_synthetic_dir(tmp_path):
         load_images("mnist", "train", data_dir=root, verify=False)
     msg = str(info.value)
     assert "train-images-idx3-ubyte.gz" in msg and str(root) in msg and "QCSTAR_DATA" in msg and "download=True" in msg
+    # the data set's own folder given as the data root: the message names the folder above it
+    with pytest.raises(DataError, match=f"the data root is the folder ABOVE it, --data-dir {root}"):
+        load_images("mnist", "test", data_dir=root / "mnist", verify=False)
 
 
 def test_load_images_wrong_image_dims(tmp_path):

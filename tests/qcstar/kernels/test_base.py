@@ -22,7 +22,7 @@ def test_unnormalised_states_are_rejected_with_the_index():
     with pytest.raises(DataError, match=r"1 of 4 input states are not normalised \(state 2 has squared norm 1.21"):
         FidelityKernel().evaluate(s)
     s[2] = float("nan")
-    with pytest.raises(DataError, match="state 2"):
+    with pytest.raises(DataError, match="state 2 contains NaN or infinite amplitudes"):
         ProjectedKernel().evaluate(s)
     with pytest.raises(ShapeError, match="2\\*\\*n amplitudes"):
         FidelityKernel().evaluate(_states(3, 6))
@@ -110,3 +110,40 @@ def test_configuration_errors():
         FidelityKernel(backend="spark")
     with pytest.raises(ConfigError, match="norm_tol"):
         FidelityKernel(norm_tol=0)
+
+
+def test_kernel_parameters_follow_the_scikit_learn_convention():
+    """get_params / set_params / clone on kernels, so GridSearchCV tunes them by name (kernel__gamma)."""
+    from sklearn.base import clone
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import GridSearchCV
+
+    from qcstar.encoders import AmplitudeEncoder
+    from qcstar.kernels import QuantumKernelSVC
+
+    enc = AmplitudeEncoder(max_value=16.0)
+    k = ProjectedKernel(gamma=2, encoder=enc, tile=64)
+    params = k.get_params(deep=False)
+    assert params["gamma"] == 2 and params["encoder"] is enc and params["tile"] == 64 and params["shots"] is None
+    assert repr(k) == f"ProjectedKernel(encoder={enc!r}, tile=64, gamma=2)"
+    copy = clone(k)  # scikit-learn's identity check on every parameter passes
+    assert copy is not k and copy.get_params(deep=False)["gamma"] == 2 and copy.encoder is not enc
+    # set_params rebuilds and validates; a bad value leaves the kernel as it was
+    assert k.set_params(gamma=0.5).gamma == 0.5 and k.tile == 64
+    with pytest.raises(ConfigError, match="gamma must be"):
+        k.set_params(gamma=-1.0)
+    assert k.gamma == 0.5
+    with pytest.raises(ConfigError, match="no parameter 'gama'"):
+        k.set_params(gama=1.0)
+    # through the estimator: GridSearchCV over kernel__gamma equals fitting each gamma by hand
+    d = load_digits()
+    x, y = d.data[:240], d.target[:240]
+    search = GridSearchCV(QuantumKernelSVC(kernel=ProjectedKernel(encoder=enc)), {"kernel__gamma": [0.25, 4.0]},
+                          cv=3).fit(x, y)
+    best = search.best_params_["kernel__gamma"]
+    assert search.best_estimator_.kernel.gamma == best
+    by_hand = QuantumKernelSVC(kernel=ProjectedKernel(encoder=enc, gamma=best)).fit(x, y)
+    np.testing.assert_allclose(search.best_estimator_.decision_function(d.data[240:300]),
+                               by_hand.decision_function(d.data[240:300]), atol=1e-10)
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[0] != scores[1]  # gamma changes the model

@@ -176,6 +176,9 @@ def test_a_square_batch_of_raw_samples_is_read_as_samples():
     ref = QuantumKernelSVC().fit(states, y)
     np.testing.assert_allclose(clf.decision_function(d.data[64:128]), ref.decision_function(
         torch.tensor(d.data[64:128] / np.linalg.norm(d.data[64:128], axis=1, keepdims=True))), atol=1e-10)
+    kernel = FidelityKernel(encoder=AmplitudeEncoder(), dtype=torch.complex128)  # and the kernel alone
+    np.testing.assert_allclose(kernel.evaluate(x), kernel.evaluate(d.data[:65])[:64, :64], atol=1e-12)
+    assert kernel.evaluate(d.data[:10], x).shape == (10, 64)
     with pytest.raises(ShapeError, match="no sample_shape"):  # the encoder alone still refuses to guess
         AmplitudeEncoder().states(x)
 
