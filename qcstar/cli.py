@@ -117,7 +117,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
         sub, _ = _chosen_subparser(parser, args)
         known = [o for a in sub._actions for o in a.option_strings if o.startswith("--")]
         hints = [f"{e} (did you mean {', '.join(close)}?)" if (close := difflib.get_close_matches(
-                 e.split("=")[0], known, n=2, cutoff=0.6)) else e for e in extra]
+                 e.split("=")[0], known, n=2, cutoff=0.75)) else e for e in extra]
         sub.error(f"unrecognized arguments: {' '.join(hints)}")
     return args
 

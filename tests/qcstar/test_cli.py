@@ -119,3 +119,15 @@ def test_train_records_only_the_flags_that_change_the_result():
     # every recorded name is a real flag of the command
     known = {s for a in _subparsers(parser)["train"]._actions for s in a.option_strings}
     assert set(flags) <= known
+
+
+def test_a_misspelt_flag_is_reported_by_its_subcommand_with_a_suggestion(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["kernel", "svm", "--trian", "100"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: qcstar kernel svm") and "--trian (did you mean --train?)" in err
+    with pytest.raises(SystemExit):
+        main(["dataset", "info", "--bogus"])
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --bogus\n" in err and "did you mean" not in err
