@@ -278,7 +278,7 @@ def test_abbreviated_options_are_refused(capsys):
     with pytest.raises(SystemExit) as exc:
         main([*TINY, "--qubit", "3"])  # argparse took it for --qubits before
     assert exc.value.code == 2
-    assert "unrecognized arguments: --qubit 3" in capsys.readouterr().err
+    assert "unrecognized arguments: --qubit (did you mean --qubits?) 3" in capsys.readouterr().err
 
 
 def test_config_value_of_the_wrong_type_names_the_file_and_key(tmp_path, capsys):

@@ -69,14 +69,6 @@ def test_digits_with_default_sizes_and_a_pool_too_small(tmp_path, capsys):
     assert "--train 1500 --test 500" in err and "1,797" in err and "leave --train out" in err
 
 
-def test_python_dash_m_runs_the_command_line():
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-m", "qcstar", "--version"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.startswith("qcstar ")
-
-
 def _svm_accuracy(x_tr, y_tr, x_te, y_te, **kernel_options) -> float:
     from qcstar.kernels import FidelityKernel, QuantumKernelSVC, vote
 

@@ -1,0 +1,14 @@
+"""``python -m qcstar`` runs the same command line as the ``qcstar`` script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_python_dash_m_runs_the_command_line():
+    done = subprocess.run([sys.executable, "-m", "qcstar", "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("qcstar ")
+    bad = subprocess.run([sys.executable, "-m", "qcstar", "kernel", "svm", "--trian", "1"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "did you mean --train?" in bad.stderr
