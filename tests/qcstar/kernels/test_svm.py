@@ -339,3 +339,14 @@ def test_inputs_prepared_in_chunks_give_the_same_model(monkeypatch):
     chunked = QuantumKernelSVC(kernel=kernel).fit(x[:100], y[:100])
     np.testing.assert_allclose(chunked.decision_function(x[100:]), whole.decision_function(x[100:]), atol=1e-12)
     assert chunked.columns_.numel() < 64  # digits' always-blank pixels are dropped from the real states
+
+
+def test_the_poly_route_gets_a_large_kernel_cache_by_default():
+    import qcstar.kernels.svm as svm
+
+    s_tr, y_tr, _, _ = _digits(120, 10)
+    poly = QuantumKernelSVC(multiclass="ovr").fit(s_tr, y_tr)
+    assert poly.route_ == "poly" and {m.cache_size for m in poly.poly_models_} == {svm.POLY_CACHE_MB}
+    assert QuantumKernelSVC(multiclass="ovr", cache_size=50).fit(s_tr, y_tr).poly_models_[0].cache_size == 50
+    with pytest.raises(ConfigError, match="cache_size"):
+        QuantumKernelSVC(cache_size=0).fit(s_tr, y_tr)
