@@ -16,3 +16,5 @@ def test_readme_python_examples_run():
     assert namespace["psi"].shape == (8, 8)
     assert namespace["logits"].shape == (32, 10)
     assert namespace["circuit"].n_qubits == 8
+    assert namespace["accuracy"] > 0.9 and namespace["zz_gram"].shape == (50, 50)
+    assert set(namespace["search"].best_params_) == {"kernel__gamma", "C"}
