@@ -590,6 +590,14 @@ def write_report(out: Path, rows: dict[str, dict], order: list[str]) -> None:
         gaps = aqce_gap_lines(rows)
         if gaps:
             lines += ["", "AQCE gap (the question of E2.2: does ours match MNISQ's 3.1 points at f80?):", ""] + gaps
+            exact = rows.get("same6k-exact") or rows.get("same2k-exact")
+            if exact:
+                p, n = main_accuracy(exact), exact["n_test"]
+                lines += ["", f"Reading the gaps: one of the {n:,} test images is {100 / n:.1f} point, and the binomial "
+                          f"standard error of one accuracy near {100 * p:.0f} % is {100 * (p * (1 - p) / n) ** 0.5:.2f} "
+                          "points (the rows share their test images, so their differences vary less). The gap falls "
+                          "with the level and with the training set, in MNISQ's order (f80 > f90 > f95); gaps below "
+                          "about one point say 'small', not a precise size."]
         lines.append("")
     rest = [n for n in named if n not in full + curve + twins10 + same]
     if rest:
@@ -610,7 +618,14 @@ def write_report(out: Path, rows: dict[str, dict], order: list[str]) -> None:
               "* One-vs-rest rows use route 2: LIBSVM's polynomial kernel (a.b)^2 on the real states (exactly the "
               "fidelity kernel), no Gram held, columns that are zero in every training state dropped, and a 4 GB "
               "kernel cache: at 60,000 samples a cached column is 240 KB, and scikit-learn's default 200 MB cache "
-              "recomputes the support vectors' columns over and over."]
+              "recomputes the support vectors' columns over and over.",
+              "* A full 70,000-image AQCE level (one MNISQ image set) is one resumable `qcstar dataset build "
+              "--source mnist --split train --level LEVEL --out DIR` (and the same for `--split test`) that a user "
+              "runs. Measured on this VM (2026-11-30): the builds behind the AQCE rows encoded ~1.0 (f80), ~0.8 "
+              "(f90) and ~0.35 (f95) images/s per single-thread process, two processes side by side, so a whole "
+              "level takes ~10 h (f80), ~12 h (f90) and ~28 h (f95) of both cores here; on a quiet machine "
+              "`bench_aqce.md` measured 4.2 (f80) and 1.7 (f90) images/s on 2 threads (4.7 h and 11.4 h per level), "
+              "and 16 cores would take ~0.6 / 1.4 / 3 h."]
     lines += [f"* {c}." for c in check]
     missing = [n for n in order if n not in rows]
     if missing:
