@@ -41,6 +41,8 @@ SCRIPTS = sorted(p.stem for p in EXPERIMENTS.glob("*.py") if not p.name.startswi
 QUICK_SLOW: dict[str, str] = {
     "e2_kernels": "builds a digits AQCE set and trains a C*-net on the way (~15 s)",
     "e4_hardware": "imports Aer and the IBM runtime, calibrates readout mitigation (~20 s)",
+    "e3_sequence": "trains three sequence models on tokens of a digits AQCE set (~19 s); the models, tokenizers "
+                   "and training loop have their own tests in tests/qcstar/sequence",
 }
 DEFAULT_QUICK = [n for n in SCRIPTS if n not in QUICK_EXEMPT and n not in QUICK_SLOW]
 
