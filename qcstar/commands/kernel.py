@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qcstar.circuits.errors import ConfigError, DataError
+from qcstar.circuits.errors import ConfigError
 
 ENCODERS = ("amplitude", "angle", "aqce-f80", "aqce-f90", "aqce-f95", "cstar:CHECKPOINT")
 KERNELS = ("fidelity", "projected")
@@ -152,6 +152,7 @@ def load_images_for_svm(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, s
     """(x_train, y_train, x_test, y_test, protocol note): official splits for MNIST and Fashion-MNIST
     (a seeded subset when fewer images are asked for), pooled splits for KMNIST and digits."""
     from qcstar.data import load_images, load_split
+    from qcstar.data.splits import PoolTooSmallError
 
     name = args.dataset.lower()
     if name in ("mnist", "fashion-mnist", "fashion_mnist", "fashion"):
@@ -164,14 +165,11 @@ def load_images_for_svm(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, s
     try:
         splits = load_split(name, n_train=args.train, n_test=args.test, n_val=0, seed=args.seed,
                             data_dir=args.data_dir)
-    except DataError as exc:
-        if "cannot draw" not in str(exc):
-            raise
-        pool = {"digits": "the 1,797 images of scikit-learn's digits", "kmnist": "its 10,000 test images"}.get(name, name)
+    except PoolTooSmallError as exc:
         given = " ".join(f"{flag} {v}" for flag, v in (("--train", args.train), ("--test", args.test)) if v is not None)
-        raise ConfigError(f"{given}: {args.dataset} is one pool ({pool}) that train "
-                          f"and test are drawn from, so --train + --test must fit in it ({exc}); leave --train out "
-                          "to take the rest of the pool") from None
+        raise ConfigError(f"{given}: {args.dataset} is one pool of {exc.pool:,} images that train and test are drawn "
+                          f"from, so --train + --test must fit in it ({exc}); leave --train out to take the rest of "
+                          "the pool") from None
     (x_tr, y_tr), (x_te, y_te) = splits["train"], splits["test"]
     note = str(getattr(splits, "note", "") or f"{name}: seeded splits").rstrip(".")
     return x_tr, y_tr, x_te, y_te, f"{note}; {len(y_tr)} train / {len(y_te)} test images"

@@ -18,7 +18,15 @@ from qcstar.circuits.errors import DataError, ShapeError
 from .catalogue import KMNIST_POOL_NOTE, MAX_VALUE, DataConfigError, canonical_source
 from .images import load_images, prepare
 
-__all__ = ["ImageSplits", "load_split", "make_splits"]
+__all__ = ["ImageSplits", "PoolTooSmallError", "load_split", "make_splits"]
+
+
+class PoolTooSmallError(DataError):
+    """The sizes asked for do not fit in the pool; ``pool`` is its size."""
+
+    def __init__(self, message: str, pool: int):
+        super().__init__(message)
+        self.pool = pool
 
 
 def _allocate(total: int, counts: list[int]) -> list[int]:
@@ -56,17 +64,18 @@ def _split_indices(
     ``per_class``, so a small-data sweep is evaluated on identical held-out sets, and smaller
     training sets are nested in larger ones (same seed).
     """
+    rest = n - n_test - n_val
+    if rest < 0:
+        raise PoolTooSmallError(f"cannot draw {n_test} test + {n_val} val items from a pool of {n:,}", n)
+    if n_train is not None and n_train > rest:
+        raise PoolTooSmallError(f"cannot draw {n_train} training items: only {rest} of the pool's {n:,} remain after "
+                                f"{n_test} test and {n_val} val", n)
     gen = torch.Generator().manual_seed(int(seed))
     perm = torch.randperm(n, generator=gen)
     if labels is None:
         if per_class is not None:
             raise DataConfigError("per_class needs labels: pass labels=... to make_splits")
-        rest = n - n_test - n_val
-        if rest < 0:
-            raise DataError(f"cannot draw {n_test} test + {n_val} val items from a pool of {n}")
         take = rest if n_train is None else n_train
-        if take > rest:
-            raise DataError(f"cannot draw {take} training items: only {rest} remain after {n_test} test and {n_val} val")
         parts = {"test": perm[:n_test], "val": perm[n_test:n_test + n_val], "train": perm[n_test + n_val:n_test + n_val + take]}
         return {k: torch.sort(v).values for k, v in parts.items()}
 

@@ -282,7 +282,9 @@ class QuantumKernelSVC(_KernelInputs, ClassifierMixin, BaseEstimator):
         if cw is None:
             self.class_weight_ = np.ones(k)
         elif isinstance(cw, str) and cw == "balanced":
-            self.class_weight_ = n / (k * np.bincount(y_index, minlength=k).astype(np.float64))
+            from sklearn.utils.class_weight import compute_class_weight
+
+            self.class_weight_ = compute_class_weight("balanced", classes=np.arange(k), y=y_index)
         elif isinstance(cw, dict):
             self.class_weight_ = np.ones(k)
             for label, w in cw.items():
@@ -294,10 +296,8 @@ class QuantumKernelSVC(_KernelInputs, ClassifierMixin, BaseEstimator):
         else:
             raise ConfigError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got {cw!r}")
         costs = self.class_weight_[y_index]
-        if sample_weight is not None:
+        if sample_weight is not None:  # refuses all-zero weights; class weights are positive
             costs = costs * _checked_sample_weight(sample_weight, n)
-        if not np.any(costs > 0):
-            raise DataError("every sample weight is zero (sample_weight x class_weight): nothing to fit")
         empty = self.classes_[[c for c in range(k) if not np.any(costs[y_index == c] > 0)]].tolist()
         if empty:
             raise DataError(f"class(es) {empty} have no sample of positive weight (sample_weight x class_weight): "

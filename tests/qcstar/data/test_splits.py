@@ -53,6 +53,16 @@ def test_load_split_digits():
 
 
 @pytest.mark.data
+def test_sizes_beyond_the_pool_name_the_pool():
+    from qcstar.data.splits import PoolTooSmallError
+
+    with pytest.raises(PoolTooSmallError, match=r"only 1297 of the pool's 1,797 remain after 500 test") as info:
+        load_split("digits", n_train=1500, n_test=500, n_val=0)
+    assert info.value.pool == 1797 and isinstance(info.value, DataError)
+    with pytest.raises(PoolTooSmallError, match="cannot draw 2000 test"):
+        load_split("digits", n_test=2000, n_val=0)
+
+
 def test_real_kmnist(data_dir):
     if (data_dir / "kmnist" / "train-images-idx3-ubyte.gz").exists():
         pytest.skip("this data folder has the KMNIST training images")
