@@ -3,6 +3,7 @@
 * ``quick_output``: where a ``--quick`` smoke run writes - never into ``experiments/results/``.
 * ``comma_choices``, ``positive_int``: flag checks that end in argparse's error (exit 2).
 * ``append_json_line``: the resumable run logs (one JSON line per finished unit of work).
+* ``pyplot``: matplotlib on the file-only Agg backend, or None with a hint when it is missing.
 * ``save_png``: a matplotlib figure written atomically (a killed run never leaves half a PNG).
 * ``run_script``: the entry point; qcstar's own errors end a script with their message.
 
@@ -129,6 +130,19 @@ def append_json_line(path: Path, record: dict) -> None:
         fh.write((b"\n" if torn else b"") + json.dumps(record).encode() + b"\n")
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the file-only Agg backend, or None (with a hint) when matplotlib is missing."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install 'qcstar[plot]')")
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def save_png(fig, path: Path, *, dpi: int = 110) -> None:

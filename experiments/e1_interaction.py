@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import RESULTS, positive_int, quick_output, read_json_lines, run_jobs, run_script, save_png
+from _cli import RESULTS, positive_int, quick_output, read_json_lines, run_jobs, run_script, pyplot, save_png
 
 from qcstar.circuits.files import write_atomic
 
@@ -175,17 +175,13 @@ def report(out: Path, runs: list[dict], command: str, wall: float | None) -> Non
     if md.exists() and "\n## Findings" in md.read_text():
         text += md.read_text()[md.read_text().index("\n## Findings"):]
     write_atomic(md, text)
-    try:
-        plot(out / "e1_interaction.png", summary)
-    except ImportError:
-        print("matplotlib is not installed: no plot (pip install 'qcstar[plot]')")
+    plot(out / "e1_interaction.png", summary)
 
 
 def plot(path: Path, summary: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
+    if plt is None:
+        return
 
     settings = [s for s in ("small", "full") if any(r["setting"] == s for r in summary)]
     datasets = datasets_in(summary) or list(DATASETS)

@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import RESULTS, comma_choices, positive_int, quick_output, read_json_lines, run_jobs, run_script, save_png
+from _cli import RESULTS, comma_choices, positive_int, quick_output, read_json_lines, run_jobs, run_script, pyplot, save_png
 
 from qcstar.circuits.files import write_atomic
 
@@ -396,18 +396,14 @@ def report(out: Path, runs: list[dict], command: str) -> list[dict]:
         old = md.read_text()
         text += old[old.index("\n## Verdicts"):]
     write_atomic(md, text)
-    try:
-        plot(out / f"{NAME}.png", summary, cells)
-    except ImportError:
-        print("matplotlib is not installed: no plot (pip install 'qcstar[plot]')")
+    plot(out / f"{NAME}.png", summary, cells)
     return summary
 
 
 def plot(path: Path, summary: list[dict], cells: list[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
+    if plt is None:
+        return
 
     cols = min(3, len(cells)) or 1
     rows_n = math.ceil(len(cells) / cols) or 1

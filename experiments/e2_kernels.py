@@ -51,7 +51,7 @@ import time
 from pathlib import Path
 
 # experiments/_cli.py; this script's own folder is on sys.path
-from _cli import RESULTS, append_json_line, comma_choices, quick_output, read_json_lines, run_script, save_png
+from _cli import RESULTS, append_json_line, comma_choices, quick_output, read_json_lines, run_script, pyplot, save_png
 
 from qcstar.circuits.files import write_atomic
 
@@ -657,13 +657,9 @@ def write_report(out: Path, rows: dict[str, dict], order: list[str]) -> None:
 
 
 def plot_learning_curve(out: Path, rows: dict[str, dict]) -> None:
-    try:
-        import matplotlib
-    except ImportError:
-        print("matplotlib is not installed: no plot (pip install 'qcstar[plot]')")
+    plt = pyplot()
+    if plt is None:
         return
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     # scikit-learn's OvO tie-breaking: the rule behind MNISQ's number on the dashed line
     curve = sorted((r["n_train"], 100 * r["accuracy"]["sklearn"]) for n, r in rows.items()
@@ -684,12 +680,9 @@ def plot_learning_curve(out: Path, rows: dict[str, dict]) -> None:
 
 def plot_aqce_levels(out: Path, rows: dict[str, dict]) -> None:
     """Accuracy against AQCE level on the same images (ours per training size), beside MNISQ's full-scale line."""
-    try:
-        import matplotlib
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     levels = ["f80", "f90", "f95", "exact"]
     series = []

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cli import RESULTS, append_json_line, comma_choices, positive_int, quick_output, read_json_lines, run_script, save_png  # noqa: E402
+from _cli import RESULTS, append_json_line, comma_choices, positive_int, quick_output, read_json_lines, run_script, pyplot, save_png  # noqa: E402
 
 NAME = "e3_sequence"
 MODELS = ("s4d", "transformer", "lstm")
@@ -372,12 +372,8 @@ def summary(rows: dict[str, dict[str, Any]]) -> str:
 
 
 def plot(out: Path, rows: dict[str, dict[str, Any]]) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     for r in rows.values():

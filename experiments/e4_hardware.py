@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _cli import RESULTS, append_json_line, comma_choices, quick_output, read_json_lines, run_script, save_png
+from _cli import RESULTS, append_json_line, comma_choices, quick_output, read_json_lines, run_script, pyplot, save_png
 
 MACHINE = "2-core x86_64 VM, no GPU (shared with other jobs), 1 torch thread, niced"
 METHODS = ("compute-uncompute", "shadows", "projected")
@@ -266,12 +266,8 @@ def mitigation_summary(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     encoders = sorted({r["encoder"] for r in rows})
     if not encoders:
